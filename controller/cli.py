@@ -1,0 +1,97 @@
+"""The ``serinus`` command (also installed as the kubectl plugin ``kubectl-serinus``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from controller import __version__
+
+Handler = Callable[[argparse.Namespace], int]
+
+# Commands whose implementation has not landed yet say so and fail: never pretend to work.
+_PENDING: dict[str, str] = {
+    "run": "the operator (issue 5)",
+    "get": "the operator (issue 5)",
+    "explain": "the operator (issue 5)",
+    "promote": "the operator (issue 5)",
+    "abort": "the operator (issue 5)",
+    "retry": "the operator (issue 5)",
+    "suspend": "the operator (issue 5)",
+    "resume": "the operator (issue 5)",
+    "sandbox up": "the sandbox (issue 4)",
+    "sandbox down": "the sandbox (issue 4)",
+    "sandbox demo": "the sandbox demo (issue 7)",
+}
+
+
+def _pending(name: str) -> Handler:
+    def handler(_: argparse.Namespace) -> int:
+        print(f"serinus {name}: not yet available; it lands with {_PENDING[name]}", file=sys.stderr)
+        return 2
+
+    return handler
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="serinus",
+        description=(
+            "Serinus runs canaries for images declared in Git, promotes or rolls back, "
+            "and writes the rollback to Git so Git always declares what runs."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"serinus {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="start the operator (in-cluster credentials, else KUBECONFIG)")
+    run.set_defaults(handler=_pending("run"))
+
+    get = sub.add_parser("get", help="list canaries, like kubectl get")
+    get.add_argument("kind", choices=["canaries", "canary"], help="what to list")
+    scope = get.add_mutually_exclusive_group()
+    scope.add_argument("-n", "--namespace", help="namespace to list (default: the current one)")
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="list in every namespace")
+    get.set_defaults(handler=_pending("get"))
+
+    explain = sub.add_parser("explain", help="say in words why a canary is where it is")
+    explain.add_argument("ref", metavar="NS/NAME", help="the canary, as namespace/name")
+    explain.set_defaults(handler=_pending("explain"))
+
+    for name, text in (
+        ("promote", "skip the remaining steps and promote the current revision"),
+        ("abort", "roll back now (and revert Git when rollback.git is revert)"),
+        ("retry", "run a paused or failed revision again, lifting its quarantine"),
+        ("suspend", "stop acting on a canary until resumed"),
+        ("resume", "act on a suspended canary again"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("ref", metavar="NS/NAME", help="the canary, as namespace/name")
+        cmd.set_defaults(handler=_pending(name))
+
+    sandbox = sub.add_parser("sandbox", help="a whole local environment on one machine")
+    sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True, metavar="ACTION")
+    up = sandbox_sub.add_parser("up", help="start the API emulator, workloads, Envoy, Prometheus, git")
+    up.add_argument("--workdir", required=True, help="directory for state, logs and the kubeconfig")
+    up.set_defaults(handler=_pending("sandbox up"))
+    down = sandbox_sub.add_parser("down", help="stop every process `sandbox up` started")
+    down.add_argument("--workdir", required=True, help="the directory given to `sandbox up`")
+    down.set_defaults(handler=_pending("sandbox down"))
+    demo = sandbox_sub.add_parser("demo", help="promote a good release, revert a bad one in Git")
+    demo.add_argument("--workdir", help="directory for state (default: a temporary one)")
+    demo.add_argument("--report", help="write a JSON report of the releases to this file")
+    demo.set_defaults(handler=_pending("sandbox demo"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``serinus``; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
