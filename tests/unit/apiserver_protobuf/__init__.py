@@ -1,0 +1,1 @@
+"""Tests of the protobuf request-body decoder of the API server emulator."""
