@@ -64,7 +64,10 @@ GROUPS: dict[str, list[dict[str, Any]]] = {
     ],
     "coordination.k8s.io/v1": [_resource("leases", "Lease", True)],
     "batch/v1": [_resource("jobs", "Job", True), _resource("cronjobs", "CronJob", True, ["cj"])],
-    "rbac.authorization.k8s.io/v1": [_resource("roles", "Role", True), _resource("rolebindings", "RoleBinding", True)],
+    "rbac.authorization.k8s.io/v1": [
+        _resource("roles", "Role", True),
+        _resource("rolebindings", "RoleBinding", True),
+    ],
     "policy/v1": [_resource("poddisruptionbudgets", "PodDisruptionBudget", True, ["pdb"])],
     "networking.k8s.io/v1": [_resource("ingresses", "Ingress", True, ["ing"])],
     "autoscaling/v1": [_resource("horizontalpodautoscalers", "HorizontalPodAutoscaler", True, ["hpa"])],
@@ -116,8 +119,13 @@ class CaptureServer:
     def kubectl(self, kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
         """Run the project's kubectl against this server (no cache, short timeout)."""
         return subprocess.run(
-            [str(KUBECTL), f"--kubeconfig={kubeconfig}", f"--cache-dir={kubeconfig.parent / 'cache'}",
-             "--request-timeout=20s", *args],
+            [
+                str(KUBECTL),
+                f"--kubeconfig={kubeconfig}",
+                f"--cache-dir={kubeconfig.parent / 'cache'}",
+                "--request-timeout=20s",
+                *args,
+            ],
             capture_output=True,
             text=True,
             timeout=60,
@@ -139,9 +147,11 @@ def _object_for(path: str) -> dict[str, Any]:
     api_version = "v1" if m["core"] else f"{m['group']}/{m['gv']}"
     plural = m["plural"]
     name = m["name"] or "captured"
-    if m["ns"] is None and plural == "namespaces" and m["name"] is None:
-        pass
-    meta: dict[str, Any] = {"name": name, "resourceVersion": "1", "uid": "00000000-0000-0000-0000-000000000001"}
+    meta: dict[str, Any] = {
+        "name": name,
+        "resourceVersion": "1",
+        "uid": "00000000-0000-0000-0000-000000000001",
+    }
     if m["ns"]:
         meta["namespace"] = m["ns"]
     if m["sub"] == "scale":
@@ -154,11 +164,14 @@ def _object_for(path: str) -> dict[str, Any]:
         }
     kind = _KIND_OF_PLURAL.get(plural, "Unknown")
     obj: dict[str, Any] = {"kind": kind, "apiVersion": api_version, "metadata": meta}
-    if kind == "Deployment" or kind == "ReplicaSet":
+    if kind in {"Deployment", "ReplicaSet"}:
         obj["spec"] = {
             "replicas": 1,
             "selector": {"matchLabels": {"app": "x"}},
-            "template": {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "x", "image": "x"}]}},
+            "template": {
+                "metadata": {"labels": {"app": "x"}},
+                "spec": {"containers": [{"name": "x", "image": "x"}]},
+            },
         }
         obj["status"] = {"replicas": 1}
     return obj
@@ -168,7 +181,7 @@ def _make_handler(server: CaptureServer, lock: threading.Lock) -> type[BaseHTTPR
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        def log_message(self, format: str, *args: Any) -> None:
             """Keep test output quiet."""
 
         def _send(self, status: int, obj: dict[str, Any]) -> None:
@@ -182,7 +195,9 @@ def _make_handler(server: CaptureServer, lock: threading.Lock) -> type[BaseHTTPR
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/version":
-                self._send(200, {"major": "1", "minor": "37", "gitVersion": "v1.37.0", "platform": "linux/amd64"})
+                self._send(
+                    200, {"major": "1", "minor": "37", "gitVersion": "v1.37.0", "platform": "linux/amd64"}
+                )
             elif path == "/api":
                 self._send(200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
             elif path == "/api/v1":
@@ -194,8 +209,8 @@ def _make_handler(server: CaptureServer, lock: threading.Lock) -> type[BaseHTTPR
                     ref = {"groupVersion": gv, "version": version}
                     groups.append({"name": group, "versions": [ref], "preferredVersion": ref})
                 self._send(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
-            elif path.startswith("/apis/") and path.count("/") == 3 and path[len("/apis/"):] in GROUPS:
-                gv = path[len("/apis/"):]
+            elif path.startswith("/apis/") and path.count("/") == 3 and path[len("/apis/") :] in GROUPS:
+                gv = path[len("/apis/") :]
                 self._send(200, {"kind": "APIResourceList", "groupVersion": gv, "resources": GROUPS[gv]})
             elif path.startswith("/openapi"):
                 self._send(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404})
@@ -251,28 +266,64 @@ COMMANDS: tuple[Command, ...] = (
     Command("namespace", ("create", "namespace", "demo"), "application/vnd.kubernetes.protobuf"),
     Command(
         "configmap",
-        ("create", "configmap", "settings", "-n", "demo", "--from-literal=color=blue", "--from-literal=size=10"),
+        (
+            "create",
+            "configmap",
+            "settings",
+            "-n",
+            "demo",
+            "--from-literal=color=blue",
+            "--from-literal=size=10",
+        ),
         "application/vnd.kubernetes.protobuf",
     ),
     Command(
         "configmap_files",
-        ("create", "configmap", "files", "-n", "demo", "--from-file=app.conf={dir}/app.conf",
-         "--from-file=blob.bin={dir}/blob.bin", "--save-config"),
+        (
+            "create",
+            "configmap",
+            "files",
+            "-n",
+            "demo",
+            "--from-file=app.conf={dir}/app.conf",
+            "--from-file=blob.bin={dir}/blob.bin",
+            "--save-config",
+        ),
         "application/vnd.kubernetes.protobuf",
     ),
     Command(
         "secret_generic",
-        ("create", "secret", "generic", "creds", "-n", "demo", "--from-literal=user=admin",
-         "--from-literal=password=s3cr=t"),
+        (
+            "create",
+            "secret",
+            "generic",
+            "creds",
+            "-n",
+            "demo",
+            "--from-literal=user=admin",
+            "--from-literal=password=s3cr=t",
+        ),
         "application/vnd.kubernetes.protobuf",
     ),
     Command(
         "secret_typed",
-        ("create", "secret", "generic", "token", "-n", "demo", "--type=example.com/token",
-         "--from-literal=token=abc"),
+        (
+            "create",
+            "secret",
+            "generic",
+            "token",
+            "-n",
+            "demo",
+            "--type=example.com/token",
+            "--from-literal=token=abc",
+        ),
         "application/vnd.kubernetes.protobuf",
     ),
-    Command("serviceaccount", ("create", "serviceaccount", "robot", "-n", "demo"), "application/vnd.kubernetes.protobuf"),
+    Command(
+        "serviceaccount",
+        ("create", "serviceaccount", "robot", "-n", "demo"),
+        "application/vnd.kubernetes.protobuf",
+    ),
     Command(
         "service",
         ("create", "service", "clusterip", "web", "-n", "demo", "--tcp=80:8080", "--tcp=9090:metrics"),
@@ -285,11 +336,23 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "deployment_command",
-        ("create", "deployment", "sleeper", "-n", "demo", "--image=busybox", "--replicas=0", "--",
-         "sleep", "3600"),
+        (
+            "create",
+            "deployment",
+            "sleeper",
+            "-n",
+            "demo",
+            "--image=busybox",
+            "--replicas=0",
+            "--",
+            "sleep",
+            "3600",
+        ),
         "application/vnd.kubernetes.protobuf",
     ),
-    Command("scale", ("scale", "deployment", "web", "-n", "demo", "--replicas=5"), "application/merge-patch+json"),
+    Command(
+        "scale", ("scale", "deployment", "web", "-n", "demo", "--replicas=5"), "application/merge-patch+json"
+    ),
 )
 
 # Scratch files some commands read; blob.bin is not UTF-8, so kubectl puts it in binaryData.

@@ -56,7 +56,9 @@ def test_configmap_files_split_text_and_binary_and_keep_annotations() -> None:
     assert obj["data"] == {"app.conf": FILES["app.conf"].decode()}
     assert obj["binaryData"] == {"blob.bin": b64(FILES["blob.bin"])}
     # --save-config writes the object itself into an annotation: it must agree with the fields.
-    last_applied = json.loads(obj["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"])
+    last_applied = json.loads(
+        obj["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+    )
     assert last_applied["data"] == obj["data"]
     assert last_applied["binaryData"] == obj["binaryData"]
     assert obj["metadata"]["name"] == "files"

@@ -47,7 +47,11 @@ def test_decoded_body_equals_kubectls_own_json(
     captured: dict[str, Captured], command: Command, tmp_path: Path
 ) -> None:
     printed = subprocess.run(
-        [str(KUBECTL), *dry_run_args(command, tmp_path)], capture_output=True, text=True, timeout=60, check=True
+        [str(KUBECTL), *dry_run_args(command, tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     assert decode_body(captured[command.name].body) == json.loads(printed.stdout)
 
