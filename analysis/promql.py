@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 # Units in the order Prometheus requires them (model.ParseDuration): 1h30m is valid, 30m1h is not.
 DURATION_UNITS = ("y", "w", "d", "h", "m", "s", "ms")
-_DURATION_PART = re.compile(r"(\d+)(ms|[ywdhms])")
-_DURATION = re.compile(r"(?:\d+(?:ms|[ywdhms]))+")
-NUMBER = re.compile(r"\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+_DURATION_PART = re.compile(r"([0-9]+)(ms|[ywdhms])")
+_DURATION = re.compile(r"(?:[0-9]+(?:ms|[ywdhms]))+")
+NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 IDENTIFIER = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-_LEXED_NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|\d*\.?\d+(?:[eE][+-]?\d+)?")
+_LEXED_NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?")
 
 # Words the PromQL lexer treats specially; a bare value equal to one of them would change the query.
 KEYWORDS = frozenset(
@@ -27,6 +27,7 @@ KEYWORDS = frozenset(
     }
 )  # fmt: skip
 
+_DIGITS = frozenset("0123456789")
 _REGEX_META = set("\\.+*?()|[]{}^$")
 _SIMPLE_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\a": "\\a", "\b": "\\b", "\f": "\\f",
                    "\v": "\\v"}  # fmt: skip
@@ -176,7 +177,7 @@ def tokenize(query: str) -> list[Token]:
             unquote(literal)  # validates escapes
             tokens.append(Token("string", literal, i))
             i = end + 1
-        elif char.isdigit() or (char == "." and i + 1 < n and query[i + 1].isdigit()):
+        elif char in _DIGITS or (char == "." and i + 1 < n and query[i + 1] in _DIGITS):
             duration = _DURATION.match(query, i)
             number = _LEXED_NUMBER.match(query, i)
             if duration and (number is None or duration.end() > number.end()):
@@ -187,7 +188,7 @@ def tokenize(query: str) -> list[Token]:
                 i = number.end()
             else:  # pragma: no cover - the first character is a digit, so one of the two matches
                 raise PromQLSyntaxError(f"bad number at offset {i}")
-        elif char.isalpha() or char in "_:":
+        elif IDENTIFIER.match(query, i):
             match = IDENTIFIER.match(query, i)
             assert match is not None
             tokens.append(Token("identifier", match.group(), i))

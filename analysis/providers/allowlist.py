@@ -37,9 +37,13 @@ class Allowlist:
             )
         if parts.query or parts.fragment:
             raise AddressNotAllowed(f"metric provider address {address!r} must not have a query or fragment")
+        try:
+            port = parts.port
+        except ValueError:
+            raise AddressNotAllowed(f"metric provider address {address!r} has an invalid port") from None
         normalised = address.rstrip("/")
         for entry in self.entries:
-            if entry == "*" or self._matches(entry, normalised, parts.hostname, parts.port):
+            if entry == "*" or self._matches(entry, normalised, parts.hostname, port):
                 return normalised
         allowed = ", ".join(self.entries) if self.entries else "nothing (the allowlist is empty)"
         raise AddressNotAllowed(

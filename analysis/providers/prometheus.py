@@ -75,7 +75,6 @@ class PrometheusProvider:
             auth=basic_auth,
             session=session,
             timeout=timeout,
-            method="POST",  # long rendered queries do not hit URL length limits
         )
 
     def close(self) -> None:
