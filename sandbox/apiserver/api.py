@@ -111,7 +111,10 @@ class Api:
 
     # --- create ----------------------------------------------------------------------------
 
-    def create(self, rt: ResourceType, namespace: str | None, body: Any, dry_run: bool = False) -> dict[str, Any]:
+    def create(
+        self, rt: ResourceType, namespace: str | None, body: Any, dry_run: bool = False,
+        field_validation: str = "Warn",
+    ) -> dict[str, Any]:
         """POST: 201 with the stored object, 409 AlreadyExists, 422 Invalid."""
         obj = self._ingest(rt, body)
         meta = obj.setdefault("metadata", {})
@@ -145,7 +148,8 @@ class Api:
         if rt.kind == "Namespace" and not rt.group:
             meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = name
         kinds.on_create(rt, obj, self.ips)
-        obj = self._admit_custom(rt, obj)
+        obj = self._admit_custom(rt, obj, None, field_validation)
+        self._validate_crd(rt, obj)
         kinds.validate(rt, obj)
         if rt.group == CRD_GROUP and rt.kind == "CustomResourceDefinition":
             kinds.accept_crd(obj, now())
@@ -171,22 +175,32 @@ class Api:
             raise bad_request("metadata must be an object")
         return obj
 
-    def _admit_custom(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
-        """Prune, default and validate a custom object against its CRD's openAPIV3Schema."""
+    def _admit_custom(
+        self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, field_validation: str
+    ) -> dict[str, Any]:
+        """Prune, default and validate a custom object against its CRD's openAPIV3Schema; with
+        `fieldValidation=Strict` unknown fields answer 400 as the API server's strict decoding."""
         if not rt.custom or not rt.schema or crd_schema is None:
             return obj
-        meta = obj.get("metadata", {})
-        pruned = crd_schema.prune(rt.schema, obj)
-        obj = pruned if isinstance(pruned, dict) else obj
-        defaulted = crd_schema.apply_defaults(rt.schema, obj)
-        obj = defaulted if isinstance(defaulted, dict) else obj
-        obj["metadata"] = meta  # metadata is not subject to the schema
+        name = obj.get("metadata", {}).get("name", "")
+        dropped = crd_schema.prune(rt.schema, obj)
+        if field_validation == "Strict" and dropped:
+            raise bad_request("strict decoding error: " + ", ".join(f'unknown field "{f}"' for f in dropped))
+        crd_schema.apply_defaults(rt.schema, obj)
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
-        errors = crd_schema.validate(rt.schema, obj)
+        errors = crd_schema.validate(rt.schema, obj, old)
         if errors:
-            causes = [{"reason": e.reason, "message": e.message, "field": e.field} for e in errors]
-            raise invalid(rt.kind, rt.group, meta.get("name", ""), causes)
+            body = crd_schema.invalid_status(rt.group, rt.kind, name, errors)
+            raise ApiError(422, body["message"], reason="Invalid", details=body["details"], body=body)
         return obj
+
+    def _validate_crd(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        if rt.group != CRD_GROUP or crd_schema is None:
+            return
+        errors = crd_schema.validate_crd(obj)
+        if errors:
+            body = crd_schema.invalid_status(rt.group, rt.kind, obj["metadata"].get("name", ""), errors)
+            raise ApiError(422, body["message"], reason="Invalid", details=body["details"], body=body)
 
     # --- read ------------------------------------------------------------------------------
 
@@ -240,6 +254,7 @@ class Api:
         body: Any,
         subresource: str | None = None,
         dry_run: bool = False,
+        field_validation: str = "Warn",
     ) -> dict[str, Any]:
         """PUT (on the object or its status): 409 Conflict on a stale resourceVersion."""
         old = self._load(rt, namespace, name)
@@ -255,7 +270,7 @@ class Api:
             raise invalid(rt.kind, rt.group, name, [{
                 "reason": "FieldValueInvalid", "field": "metadata.resourceVersion",
                 "message": "Invalid value: 0x0: must be specified for an update"}])
-        return self._commit(rt, old, new, subresource, dry_run)
+        return self._commit(rt, old, new, subresource, dry_run, field_validation)
 
     def _commit(
         self,
@@ -264,6 +279,7 @@ class Api:
         new: dict[str, Any],
         subresource: str | None,
         dry_run: bool = False,
+        field_validation: str = "Warn",
     ) -> dict[str, Any]:
         if subresource == "status":
             result = copy.deepcopy(old)
@@ -271,6 +287,7 @@ class Api:
                 result["status"] = new["status"]
             else:
                 result.pop("status", None)
+            result = self._admit_custom(rt, result, old, field_validation)
         else:
             result = new
             meta = result.setdefault("metadata", {})
@@ -287,7 +304,8 @@ class Api:
                 else:
                     result.pop("status", None)
             kinds.on_update(rt, result, old)
-            result = self._admit_custom(rt, result)
+            result = self._admit_custom(rt, result, old, field_validation)
+            self._validate_crd(rt, result)
             kinds.validate(rt, result)
             if rt.generation:
                 ignored = ("metadata", "status") if rt.status_subresource else ("metadata",)
@@ -324,6 +342,7 @@ class Api:
         patch: Any,
         subresource: str | None = None,
         dry_run: bool = False,
+        field_validation: str = "Warn",
     ) -> dict[str, Any]:
         """PATCH with merge, JSON or (built-ins only) strategic-merge patches."""
         old = self._load(rt, namespace, name)
@@ -336,7 +355,7 @@ class Api:
         if rv and rv != old["metadata"]["resourceVersion"]:
             raise conflict(rt.plural, rt.group, name)
         new.setdefault("metadata", {})["resourceVersion"] = old["metadata"]["resourceVersion"]
-        return self._commit(rt, old, new, subresource, dry_run)
+        return self._commit(rt, old, new, subresource, dry_run, field_validation)
 
     def apply_patch(self, rt: ResourceType, current: dict[str, Any], content_type: str, patch: Any) -> Any:
         """The patched document (no write)."""

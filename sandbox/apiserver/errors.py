@@ -31,8 +31,10 @@ class ApiError(Exception):
         reason: str | None = None,
         details: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
+        self.body = body
         self.code = code
         self.message = message
         self.reason = reason or REASONS.get(code, "Unknown")
@@ -41,6 +43,8 @@ class ApiError(Exception):
 
     def status(self) -> dict[str, Any]:
         """The `Status` object the real API server returns for this failure."""
+        if self.body is not None:
+            return self.body
         return failure_status(self.code, self.message, self.reason, self.details)
 
 

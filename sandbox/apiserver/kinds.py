@@ -162,20 +162,6 @@ def validate(rt: ResourceType, obj: dict[str, Any]) -> None:
         replicas = spec.get("replicas", 1)
         if not isinstance(replicas, int) or replicas < 0:
             causes.append(_cause("spec.replicas", replicas, "must be greater than or equal to 0"))
-    if (rt.group, rt.kind) == ("apiextensions.k8s.io", "CustomResourceDefinition"):
-        spec = obj.get("spec") or {}
-        names = spec.get("names") or {}
-        expected = f"{names.get('plural')}.{spec.get('group')}"
-        if name != expected:
-            causes.append(_cause("metadata.name", name, 'must be spec.names.plural+"."+spec.group'))
-        if not names.get("kind"):
-            causes.append(_required("spec.names.kind"))
-        if not spec.get("versions"):
-            causes.append(_required("spec.versions"))
-        elif sum(1 for v in spec["versions"] if v.get("storage")) != 1:
-            causes.append(_cause("spec.versions", "", "must have exactly one version marked as storage version"))
-        if spec.get("scope") not in ("Namespaced", "Cluster"):
-            causes.append(_cause("spec.scope", spec.get("scope"), "supported values: \"Cluster\", \"Namespaced\""))
     if causes:
         raise invalid(rt.kind, rt.group, name, causes)
 

@@ -224,6 +224,7 @@ class ApiServer:
             raise injected
         rt, ns, name, sub = target.rt, target.namespace, target.name, target.subresource
         dry_run = q.get("dryRun") == "All"
+        strict = q.get("fieldValidation", "Warn")
         api = self.api
         if verb == "watch":
             return await self._watch(request, target)
@@ -241,14 +242,14 @@ class ApiServer:
                 raise ApiError(405, f"the server does not allow this method on the requested resource "
                                f"({request.method} {request.path})", reason="MethodNotAllowed")
             body = await self._body(request)
-            return self._answer(request, rt, api.create(rt, ns, body, dry_run), status=201)
+            return self._answer(request, rt, api.create(rt, ns, body, dry_run, strict), status=201)
         assert name is not None or verb == "deletecollection"
         if verb == "update":
             assert name is not None
             body = await self._body(request)
             if sub == "scale":
                 return web.json_response(api.update_scale(rt, ns, name, body))
-            return self._answer(request, rt, api.replace(rt, ns, name, body, self._write_sub(sub), dry_run))
+            return self._answer(request, rt, api.replace(rt, ns, name, body, self._write_sub(sub), dry_run, strict))
         if verb == "patch":
             assert name is not None
             ctype = self._content_type(request)
@@ -261,7 +262,7 @@ class ApiServer:
             body = await self._body(request, as_json=True)
             if sub == "scale":
                 return web.json_response(api.update_scale(rt, ns, name, body, ctype))
-            return self._answer(request, rt, api.patch(rt, ns, name, ctype, body, self._write_sub(sub), dry_run))
+            return self._answer(request, rt, api.patch(rt, ns, name, ctype, body, self._write_sub(sub), dry_run, strict))
         if verb == "delete":
             assert name is not None
             options = self._delete_options(q, await self._body(request))
@@ -381,6 +382,10 @@ class ApiServer:
             await send("ERROR", status)
             return response
         initial: list[dict[str, Any]] = []
+        # WatchList (kubectl wait, informers): initial state, then a bookmark marking its end.
+        send_initial = "sendInitialEvents" in q and _truthy(q.get("sendInitialEvents"))
+        if send_initial:
+            rv = 0
         if not rv:
             initial = [o for o in (api.present(rt, x) for x in self.store.list(rt.store_key, target.namespace))
                        if match(o)]
@@ -391,6 +396,9 @@ class ApiServer:
         try:
             for obj in initial:
                 await send("ADDED", obj)
+            if send_initial:
+                await send("BOOKMARK", {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": {
+                    "resourceVersion": str(after), "annotations": {"k8s.io/initial-events-end": "true"}}})
             for event in backlog:
                 await self._send_event(send, rt, event, match)
             while True:

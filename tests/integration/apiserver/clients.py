@@ -1,0 +1,123 @@
+"""Helpers driving the emulator through the real clients: kubectl, the kubernetes client, raw HTTP."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+
+ROOT = Path(__file__).resolve().parents[3]
+KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
+
+GROUP = "test.serinus.dev"
+
+# A test CRD shaped like Serinus' own: status subresource, printer columns, enums and bounds.
+WIDGET_CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": f"widgets.{GROUP}"},
+    "spec": {
+        "group": GROUP,
+        "scope": "Namespaced",
+        "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList",
+                  "shortNames": ["wd"], "categories": ["all"]},
+        "versions": [{
+            "name": "v1",
+            "served": True,
+            "storage": True,
+            "subresources": {"status": {}},
+            "additionalPrinterColumns": [
+                {"name": "Status", "type": "string", "jsonPath": ".status.phase"},
+                {"name": "Weight", "type": "integer", "jsonPath": ".status.weight"},
+                {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+            ],
+            "schema": {"openAPIV3Schema": {
+                "type": "object",
+                "properties": {
+                    "spec": {
+                        "type": "object",
+                        "required": ["size"],
+                        "properties": {
+                            "size": {"type": "integer", "minimum": 1, "maximum": 10},
+                            "color": {"type": "string", "enum": ["red", "green"], "default": "red"},
+                            "note": {"type": "string"},
+                        },
+                    },
+                    "status": {
+                        "type": "object",
+                        "x-kubernetes-preserve-unknown-fields": True,
+                        "properties": {
+                            "phase": {"type": "string"},
+                            "weight": {"type": "integer"},
+                        },
+                    },
+                },
+            }},
+        }],
+    },
+}
+
+
+def widget(name: str, size: int = 3, **spec: Any) -> dict[str, Any]:
+    """A Widget custom object."""
+    return {"apiVersion": f"{GROUP}/v1", "kind": "Widget", "metadata": {"name": name},
+            "spec": {"size": size, **spec}}
+
+
+@dataclass
+class Kubectl:
+    """The real kubectl binary against one kubeconfig, with a private discovery cache."""
+
+    kubeconfig: Path
+    cache: Path
+
+    def run(self, *args: str, check: bool = True, stdin: str | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run kubectl; raise with its stderr when `check` and it fails."""
+        cmd = [str(KUBECTL), "--kubeconfig", str(self.kubeconfig), "--cache-dir", str(self.cache), *args]
+        proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+        return proc
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        """Start kubectl in the background (watches, waits) with text pipes."""
+        cmd = [str(KUBECTL), "--kubeconfig", str(self.kubeconfig), "--cache-dir", str(self.cache), *args]
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def json(self, *args: str) -> Any:
+        """kubectl ... -o json, parsed."""
+        return json.loads(self.run(*args, "-o", "json").stdout)
+
+    def apply(self, manifest: dict[str, Any] | str, *args: str) -> str:
+        """kubectl apply -f - with a manifest (dict or YAML/JSON text)."""
+        text = manifest if isinstance(manifest, str) else json.dumps(manifest)
+        return self.run("apply", "-f", "-", *args, stdin=text).stdout
+
+
+def client(kubeconfig: Path) -> kubernetes.client.ApiClient:
+    """A kubernetes ApiClient configured from the kubeconfig only (no global state)."""
+    return kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
+
+
+def http(url: str, method: str = "GET", body: Any = None, content_type: str = "application/json",
+         accept: str = "application/json", raw: bytes | None = None) -> tuple[int, dict[str, str], Any]:
+    """One raw HTTP request; returns (status, headers, parsed JSON body or text)."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": content_type, "Accept": accept})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            status, headers, text = resp.status, dict(resp.headers), resp.read().decode()
+    except urllib.error.HTTPError as err:
+        status, headers, text = err.code, dict(err.headers), err.read().decode()
+    try:
+        return status, headers, json.loads(text)
+    except ValueError:
+        return status, headers, text

@@ -1,0 +1,222 @@
+"""Conformance of the API emulator as seen by the real kubectl binary (1.37): each test names the
+Kubernetes behaviour it pins."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+from tests.integration.apiserver.clients import GROUP, WIDGET_CRD, Kubectl, widget
+
+DEPLOYMENT = """
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: IMAGE
+        ports: [{containerPort: 8080}]
+        env: [{name: MODE, value: MODEVALUE}]
+"""
+
+
+def _deployment(image: str, mode: str = "a") -> str:
+    return DEPLOYMENT.replace("IMAGE", image).replace("MODEVALUE", mode)
+
+
+def _install_crd(kubectl: Kubectl) -> None:
+    kubectl.apply(WIDGET_CRD)
+    kubectl.run("wait", "--for=condition=Established", f"crd/widgets.{GROUP}", "--timeout=20s")
+
+
+def test_apply_creates_then_updates_a_deployment(kubectl: Kubectl) -> None:
+    """Client-side apply: POST when absent, then a strategic-merge PATCH computed from the
+    last-applied annotation; generation counts spec changes only; a no-op apply changes nothing."""
+    assert "deployment.apps/web created" in kubectl.apply(_deployment("app:1"))
+    first = kubectl.json("get", "deploy", "web")
+    assert first["metadata"]["generation"] == 1
+    assert "kubectl.kubernetes.io/last-applied-configuration" in first["metadata"]["annotations"]
+
+    assert "deployment.apps/web configured" in kubectl.apply(_deployment("app:2", mode="b"))
+    second = kubectl.json("get", "deploy", "web")
+    container = second["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "app:2"
+    assert container["env"] == [{"name": "MODE", "value": "b"}]
+    assert second["metadata"]["generation"] == 2
+    assert second["metadata"]["uid"] == first["metadata"]["uid"]
+    assert int(second["metadata"]["resourceVersion"]) > int(first["metadata"]["resourceVersion"])
+
+    assert "deployment.apps/web unchanged" in kubectl.apply(_deployment("app:2", mode="b"))
+    assert kubectl.json("get", "deploy", "web")["metadata"]["resourceVersion"] == \
+        second["metadata"]["resourceVersion"]
+
+
+def test_get_resolves_short_names_and_prints_server_side_tables(kubectl: Kubectl) -> None:
+    """Discovery short names (ns, cm, deploy) resolve, and `kubectl get` prints the server's Table
+    columns (Namespace: NAME STATUS AGE; Deployment: NAME READY UP-TO-DATE AVAILABLE AGE)."""
+    out = kubectl.run("get", "ns").stdout.splitlines()
+    assert out[0].split() == ["NAME", "STATUS", "AGE"]
+    assert any(line.split()[:2] == ["default", "Active"] for line in out[1:])
+    kubectl.apply(_deployment("app:1"))
+    out = kubectl.run("get", "deploy").stdout.splitlines()
+    assert out[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    assert out[1].split()[:4] == ["web", "0/2", "0", "0"]
+    kubectl.run("create", "configmap", "settings", "--from-literal=a=1", "--from-literal=b=2")
+    out = kubectl.run("get", "cm", "settings").stdout.splitlines()
+    assert out[0].split() == ["NAME", "DATA", "AGE"]
+    assert out[1].split()[:2] == ["settings", "2"]
+
+
+def test_get_shows_crd_printer_columns_and_short_names(kubectl: Kubectl) -> None:
+    """A CRD registers its resources in discovery (plural, short name, category `all`), and the
+    Table uses its additionalPrinterColumns (STATUS and WEIGHT from JSONPaths)."""
+    _install_crd(kubectl)
+    kubectl.apply(widget("alpha"))
+    kubectl.run("patch", "widget", "alpha", "--subresource=status", "--type=merge",
+                "-p", json.dumps({"status": {"phase": "Progressing", "weight": 20}}))
+    lines = kubectl.run("get", "wd").stdout.splitlines()
+    assert lines[0].split() == ["NAME", "STATUS", "WEIGHT", "AGE"]
+    assert lines[1].split()[:3] == ["alpha", "Progressing", "20"]
+    assert "widget.test.serinus.dev/alpha" in kubectl.run("get", "all", "-o", "name").stdout
+
+
+def test_get_filters_by_label_selectors(kubectl: Kubectl) -> None:
+    """Label selectors with =, !=, in, notin, exists and !exists, as `labels.Parse` reads them."""
+    for name, labels in [("a", {"app": "web", "tier": "front"}), ("b", {"app": "web", "tier": "back"}),
+                         ("c", {"app": "db"}), ("d", {})]:
+        kubectl.apply({"apiVersion": "v1", "kind": "ConfigMap",
+                       "metadata": {"name": name, "labels": labels}})
+
+    def names(selector: str) -> list[str]:
+        return kubectl.run("get", "cm", "-l", selector, "-o", "name").stdout.split()
+
+    assert names("app=web") == ["configmap/a", "configmap/b"]
+    assert names("app!=web") == ["configmap/c", "configmap/d"]
+    assert names("tier in (front,side)") == ["configmap/a"]
+    assert names("tier notin (front),app") == ["configmap/b", "configmap/c"]
+    assert names("tier") == ["configmap/a", "configmap/b"]
+    assert names("!tier,app") == ["configmap/c"]
+
+
+def test_patch_merge_json_and_strategic(kubectl: Kubectl) -> None:
+    """kubectl patch: strategic merge merges containers by name and ports by containerPort; merge
+    patch replaces lists; JSON patch applies ops and a failing `test` op is refused (422)."""
+    kubectl.apply(_deployment("app:1"))
+    sidecar = {"spec": {"template": {"spec": {"containers": [
+        {"name": "proxy", "image": "envoy:1"},
+        {"name": "web", "ports": [{"containerPort": 9090}]}]}}}}
+    kubectl.run("patch", "deploy", "web", "-p", json.dumps(sidecar))
+    containers = kubectl.json("get", "deploy", "web")["spec"]["template"]["spec"]["containers"]
+    assert [c["name"] for c in containers] == ["web", "proxy"]
+    assert containers[0]["image"] == "app:1"
+    assert [p["containerPort"] for p in containers[0]["ports"]] == [8080, 9090]
+
+    kubectl.run("patch", "deploy", "web", "--type=merge", "-p",
+                json.dumps({"metadata": {"labels": {"team": "x"}}, "spec": {"replicas": 4}}))
+    got = kubectl.json("get", "deploy", "web")
+    assert got["spec"]["replicas"] == 4 and got["metadata"]["labels"] == {"app": "web", "team": "x"}
+
+    kubectl.run("patch", "deploy", "web", "--type=json", "-p", json.dumps([
+        {"op": "test", "path": "/spec/replicas", "value": 4},
+        {"op": "replace", "path": "/spec/replicas", "value": 1},
+        {"op": "remove", "path": "/metadata/labels/team"}]))
+    got = kubectl.json("get", "deploy", "web")
+    assert got["spec"]["replicas"] == 1 and "team" not in got["metadata"]["labels"]
+
+    failed = kubectl.run("patch", "deploy", "web", "--type=json", "-p", json.dumps([
+        {"op": "test", "path": "/spec/replicas", "value": 7},
+        {"op": "replace", "path": "/spec/replicas", "value": 3}]), check=False)
+    assert failed.returncode != 0
+    assert "test failed" in failed.stderr
+    assert kubectl.json("get", "deploy", "web")["spec"]["replicas"] == 1
+
+
+def test_label_adds_overwrites_and_removes(kubectl: Kubectl) -> None:
+    """`kubectl label`: add, refuse to overwrite without --overwrite, overwrite, remove with `key-`."""
+    kubectl.run("create", "configmap", "cfg")
+    kubectl.run("label", "cm", "cfg", "stage=canary")
+    refused = kubectl.run("label", "cm", "cfg", "stage=primary", check=False)
+    assert refused.returncode != 0 and "already has a value" in refused.stderr
+    kubectl.run("label", "cm", "cfg", "stage=primary", "--overwrite")
+    assert kubectl.json("get", "cm", "cfg")["metadata"]["labels"] == {"stage": "primary"}
+    kubectl.run("label", "cm", "cfg", "stage-")
+    assert not kubectl.json("get", "cm", "cfg")["metadata"].get("labels")
+
+
+def test_delete_and_not_found(kubectl: Kubectl) -> None:
+    """DELETE removes the object; a later GET answers 404 NotFound with the server's wording."""
+    kubectl.run("create", "configmap", "gone")
+    assert 'configmap "gone" deleted' in kubectl.run("delete", "cm", "gone").stdout
+    missing = kubectl.run("get", "cm", "gone", check=False)
+    assert missing.returncode == 1
+    assert 'Error from server (NotFound): configmaps "gone" not found' in missing.stderr
+
+
+def test_wait_for_condition(kubectl: Kubectl) -> None:
+    """`kubectl wait --for=condition=Ready` watches the object and returns once a status write sets
+    the condition (CRD Established is set by the server on creation)."""
+    _install_crd(kubectl)
+    kubectl.apply(widget("beta"))
+    waiter = kubectl.popen("wait", "--for=condition=Ready", "widget/beta", "--timeout=30s")
+    try:
+        time.sleep(1.0)  # let kubectl start its watch before the condition appears
+        assert waiter.poll() is None, waiter.communicate()
+        kubectl.run("patch", "widget", "beta", "--subresource=status", "--type=merge", "-p", json.dumps(
+            {"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Done",
+                                        "message": "ok", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}))
+        out, err = waiter.communicate(timeout=30)
+    finally:
+        waiter.kill()
+    assert waiter.returncode == 0, err
+    assert "widget.test.serinus.dev/beta condition met" in out
+
+
+def test_get_watch_streams_changes(kubectl: Kubectl) -> None:
+    """`kubectl get -w` lists, then watches from the list's resourceVersion and prints each change."""
+    kubectl.run("create", "configmap", "first")
+    watcher = kubectl.popen("get", "cm", "-w", "--no-headers")
+    try:
+        assert watcher.stdout is not None
+        first = watcher.stdout.readline()
+        assert first.split()[0] == "first"
+        kubectl.run("create", "configmap", "second")
+        second = watcher.stdout.readline()
+        assert second.split()[0] == "second"
+    finally:
+        watcher.kill()
+        watcher.communicate()
+
+
+def test_create_commands_send_protobuf(kubectl: Kubectl) -> None:
+    """`kubectl create namespace|configmap|secret` and `kubectl scale` send protobuf bodies
+    (kubectl 1.32+); the server decodes them; Secret stringData becomes base64 data."""
+    kubectl.run("create", "namespace", "team-a")
+    assert kubectl.json("get", "ns", "team-a")["status"]["phase"] == "Active"
+    kubectl.run("-n", "team-a", "create", "configmap", "cfg", "--from-literal=k=v")
+    assert kubectl.json("-n", "team-a", "get", "cm", "cfg")["data"] == {"k": "v"}
+    kubectl.run("-n", "team-a", "create", "secret", "generic", "creds", "--from-literal=token=s3cret")
+    secret = kubectl.json("-n", "team-a", "get", "secret", "creds")
+    assert base64.b64decode(secret["data"]["token"]) == b"s3cret"
+    assert secret["type"] == "Opaque"
+    kubectl.apply(_deployment("app:1"))
+    kubectl.run("scale", "deploy", "web", "--replicas=5")
+    got = kubectl.json("get", "deploy", "web")
+    assert got["spec"]["replicas"] == 5 and got["metadata"]["generation"] == 2
+
+
+def test_delete_namespace_removes_its_contents(kubectl: Kubectl) -> None:
+    """Deleting a namespace marks it Terminating, deletes everything in it, then removes it."""
+    kubectl.run("create", "namespace", "doomed")
+    kubectl.run("-n", "doomed", "create", "configmap", "inside")
+    kubectl.run("delete", "namespace", "doomed", "--timeout=20s")
+    assert kubectl.run("get", "ns", "doomed", check=False).returncode == 1
+    assert kubectl.run("-n", "doomed", "get", "cm", "inside", check=False).returncode == 1

@@ -1,0 +1,5 @@
+"""Fixtures shared by integration tests."""
+
+from sandbox.apiserver.testing import apiserver
+
+__all__ = ["apiserver"]
