@@ -34,6 +34,64 @@ def _pending(name: str) -> Handler:
     return handler
 
 
+def add_run_arguments(run: argparse.ArgumentParser) -> None:
+    """Flags of ``serinus run``; the Helm chart passes exactly these."""
+    scope = run.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--namespace",
+        action="append",
+        default=[],
+        metavar="NS",
+        help="watch Canaries in this namespace (repeatable); without it, every namespace",
+    )
+    scope.add_argument("--all-namespaces", action="store_true", help="watch every namespace (the default)")
+    run.add_argument(
+        "--metrics-port", type=int, default=8080, help="port of /metrics, /healthz, /readyz and /hooks/git"
+    )
+    run.add_argument(
+        "--metrics-server",
+        default="http://prometheus.monitoring:9090",
+        help="Prometheus address for the built-in metrics (request-success-rate, request-duration)",
+    )
+    run.add_argument(
+        "--metrics-allowlist",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="address prefix a MetricTemplate may query (repeatable); --metrics-server is always allowed",
+    )
+    run.add_argument(
+        "--leader-election",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="hold a coordination.k8s.io Lease; only the leader acts",
+    )
+    run.add_argument("--lease-name", default="serinus-leader", help="name of the leader-election Lease")
+    run.add_argument(
+        "--lease-namespace",
+        default=None,
+        help="namespace of the Lease (default: $POD_NAMESPACE, else default)",
+    )
+    run.add_argument("--identity", default=None, help="holder identity in the Lease (default: the host name)")
+    run.add_argument(
+        "--git-cache-dir", default=None, help="where Git clones are cached (default: a temporary directory)"
+    )
+    run.add_argument(
+        "--git-author",
+        default="Serinus <serinus@serinus.dev>",
+        help="author and committer of revert commits, as 'Name <email>'",
+    )
+    run.add_argument(
+        "--git-webhook-secret-env",
+        default="SERINUS_GIT_WEBHOOK_SECRET",
+        help="environment variable holding the HMAC secret of the push webhook",
+    )
+    run.add_argument(
+        "--tick", default="2s", help="how often each Canary is looked at; the core decides when a step is due"
+    )
+    run.add_argument("--log-format", choices=["json", "text"], default="json", help="log line format")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(
@@ -47,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="start the operator (in-cluster credentials, else KUBECONFIG)")
+    add_run_arguments(run)
     run.set_defaults(handler=_pending("run"))
 
     get = sub.add_parser("get", help="list canaries, like kubectl get")
