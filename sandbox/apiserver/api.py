@@ -505,7 +505,7 @@ class Api:
 
     def all_objects(self) -> list[tuple[ResourceType, dict[str, Any]]]:
         """Every stored object with the (storage) type it belongs to."""
-        types = {t.store_key: t for t in self.registry.all() if not t.storage_group}
+        types = {t.store_key: t for t in self.registry.all() if t.storage_group is None}
         for t in self.registry.all():
             types.setdefault(t.store_key, t)
         out = []

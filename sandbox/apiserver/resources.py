@@ -26,8 +26,8 @@ class ResourceType:
     generation: bool = False
     # True for custom resources: strategic-merge patch is refused, the CRD schema applies.
     custom: bool = False
-    storage_group: str = ""  # where objects live: events.k8s.io Events share core Events
-    storage_plural: str = ""
+    storage_group: str | None = None  # where objects live: events.k8s.io Events share core Events
+    storage_plural: str | None = None
     name_rule: str = "subdomain"  # or "label" (namespaces, services)
     # For custom resources: schema, printer columns, scale paths of the served version.
     schema: dict[str, Any] | None = None
@@ -42,7 +42,8 @@ class ResourceType:
     @property
     def store_key(self) -> tuple[str, str]:
         """The storage bucket: all versions of one group/resource share objects."""
-        return (self.storage_group or self.group, self.storage_plural or self.plural)
+        group = self.group if self.storage_group is None else self.storage_group
+        return (group, self.storage_plural or self.plural)
 
 
 def _builtin() -> list[ResourceType]:
