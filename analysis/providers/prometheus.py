@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
+import urllib3
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -71,7 +72,8 @@ class PrometheusProvider:
             url=self.address,
             headers=headers,
             disable_ssl=not verify_tls,
-            retry=Retry(total=0, raise_on_status=False),  # tenacity is the only retry layer
+            # tenacity is the only retry layer; read=False lets a read timeout surface as such
+            retry=Retry(total=0, read=False, raise_on_status=False),
             auth=basic_auth,
             session=session,
             timeout=timeout,
@@ -99,14 +101,15 @@ class PrometheusProvider:
         call: Callable[[str], Any] = self._send
         try:
             data = self._retrying()(call, query)
-        except requests.Timeout:
+        except _TRANSPORT_ERRORS as exc:
+            if not _is_timeout(exc):
+                attempts = self.last_attempts
+                return QueryResult.error(
+                    f"cannot reach Prometheus at {self.address} ({attempts} attempts): {_short(exc)}"
+                )
             return QueryResult.error(
                 f"Prometheus at {self.address} did not answer within {self.timeout:g}s "
                 f"({self.last_attempts} attempts)"
-            )
-        except requests.ConnectionError as exc:
-            return QueryResult.error(
-                f"cannot reach Prometheus at {self.address} ({self.last_attempts} attempts): {_short(exc)}"
             )
         except PrometheusApiClientException as exc:
             return QueryResult.error(_describe_http_error(self.address, exc))
@@ -115,6 +118,16 @@ class PrometheusProvider:
         except (ValueError, KeyError, TypeError) as exc:
             return QueryResult.error(f"Prometheus at {self.address} sent a malformed answer: {_short(exc)}")
         return interpret(data)
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    """True for a connect or read timeout, however urllib3 and requests wrapped it."""
+    if isinstance(exc, requests.Timeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    if isinstance(reason, urllib3.exceptions.NewConnectionError):
+        return False  # a refused connection; urllib3 derives it from ConnectTimeoutError for history's sake
+    return isinstance(reason, TimeoutError | urllib3.exceptions.TimeoutError)
 
 
 def interpret(data: Any) -> QueryResult:
