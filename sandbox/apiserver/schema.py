@@ -966,7 +966,7 @@ class _Rules:
             produced = _cel_program(str(expression)).evaluate(activation)
         except Exception:  # the API server falls back to the static message, so do we
             return ""
-        text = str(produced) if isinstance(produced, celtypes.StringType) else ""
+        text = produced if isinstance(produced, str) else ""  # cel-python may hand back a plain str
         return "" if not text.strip() or "\n" in text else text
 
 
