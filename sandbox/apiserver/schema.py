@@ -1075,7 +1075,7 @@ _FORBIDDEN_KEYWORDS = {
 _VALUE_VALIDATION_ONLY = (
     "description", "type", "default", "additionalProperties", "nullable",
     "x-kubernetes-preserve-unknown-fields", "x-kubernetes-embedded-resource",
-    "x-kubernetes-int-or-string", "x-kubernetes-validations",
+    "x-kubernetes-int-or-string",
 )  # fmt: skip
 _COLUMN_TYPES = ("integer", "number", "string", "boolean", "date")
 
