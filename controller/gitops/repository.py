@@ -61,12 +61,14 @@ _AUTH = re.compile(
     re.IGNORECASE,
 )
 _NOT_FOUND = re.compile(
-    r"not found|does not appear to be a git repository|No such file or directory|\b404\b|"
+    r"not found|no such repository|does not appear to be a git repository|No such file or directory|\b404\b|"
     r"couldn't find remote ref|not our ref|access denied or repository not exported",
     re.IGNORECASE,
 )
 _REJECTED = re.compile(r"\[rejected\]|non-fast-forward|fetch first|\(stale info\)")
 _REMOTE_REJECTED = re.compile(r"\[remote rejected\]")
+# A concurrent push won the race for the ref lock on the server: that is a rejection to retry.
+_LOST_RACE = re.compile(r"cannot lock ref|failed to update ref|failed to lock|but expected")
 
 
 @dataclass
@@ -138,10 +140,11 @@ class GitRepositories:
     def declared(self, source: GitSource) -> DeclaredRevision | GitReadError:
         """The tip of ``source.branch`` and the image its file declares, or why it cannot be read."""
         try:
-            remote = self._remote(source)
+            remote, credentials = self._remote(source)
         except CredentialsError as exc:
             return GitReadError(GitErrorKind.CONFIG, str(exc))
         with remote.lock:
+            remote.credentials = credentials
             remote.tracked.add(source.branch)
             try:
                 tip = self._tip(remote, source.branch)
@@ -175,11 +178,12 @@ class GitRepositories:
     def write_revert(self, source: GitSource, request: RevertRequest) -> RevertResult:
         """Push the revert commit for ``request`` (once per run), retrying rejected pushes on the new tip."""
         try:
-            remote = self._remote(source)
+            remote, credentials = self._remote(source)
         except CredentialsError as exc:
             return RevertResult(RevertOutcome.FAILED, message=str(exc))
         last_error = ""
         with remote.lock:
+            remote.credentials = credentials
             remote.tracked.add(source.branch)
             for attempt in range(1, self.push_attempts + 1):
                 try:
@@ -190,13 +194,13 @@ class GitRepositories:
                     self._push(remote, source.branch, commit)
                 except GitCommandError as exc:
                     last_error = str(exc)
-                    if _REMOTE_REJECTED.search(exc.stderr):
+                    if _REMOTE_REJECTED.search(exc.stderr) and not _LOST_RACE.search(exc.stderr):
                         return RevertResult(
                             RevertOutcome.FAILED,
                             message=f"the server refused the push: {exc}",
                             attempts=attempt,
                         )
-                    rejected = bool(_REJECTED.search(exc.stderr))
+                    rejected = bool(_REJECTED.search(exc.stderr) or _LOST_RACE.search(exc.stderr))
                     log.info(
                         "revert push attempt %d for %s %s: %s",
                         attempt,
@@ -222,8 +226,9 @@ class GitRepositories:
 
     def ls_remote(self, source: GitSource) -> dict[str, str]:
         """Tips of the tracked branches of the source's URL, asked of the server now (no cache)."""
-        remote = self._remote(source)
+        remote, credentials = self._remote(source)
         with remote.lock:
+            remote.credentials = credentials
             remote.tracked.add(source.branch)
             remote.heads_at = float("-inf")
             self._tip(remote, source.branch)
@@ -231,7 +236,7 @@ class GitRepositories:
 
     # -- internals --------------------------------------------------------------------------------
 
-    def _remote(self, source: GitSource) -> _Remote:
+    def _remote(self, source: GitSource) -> tuple[_Remote, Credentials | None]:
         url, from_url = split_userinfo(source.url)
         credentials = source.credentials or (from_url if from_url and from_url.kind != "none" else None)
         with self._remotes_lock:
@@ -243,9 +248,8 @@ class GitRepositories:
                     url=url, credentials=credentials, path=self.cache_dir / f"{slug}-{digest}.git"
                 )
                 self._remotes[url] = remote
-            else:
-                remote.credentials = credentials  # each call brings its own (a Secret may be rotated)
-        return remote
+        # Each call brings its own credentials (a Secret may be rotated); callers set them under remote.lock.
+        return remote, credentials
 
     def _secrets(self, remote: _Remote) -> list[str]:
         return remote.credentials.secrets() if remote.credentials else []
