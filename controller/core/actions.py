@@ -1,10 +1,10 @@
 """The actions ``decide`` asks the shell to apply, in order, as explicit values.
 
 Every action is idempotent: applying it twice leaves the world as applying it once (the shell's
-adapters compare before they write, and revert pushes carry their ``revert_id``). The shell applies
-the actions of one decision in order, stops at the first that fails, and writes the decision's
-``next_status`` either way: whatever did not happen is seen in the next observations and asked for
-again.
+adapters compare before they write, and revert pushes carry their ``revert_id``). The shell first
+writes the decision's ``next_status`` (if that write fails, e.g. on a stale ``resourceVersion``, it
+applies nothing), then applies the actions in order and stops at the first that fails: whatever did
+not happen is seen in the next observations and asked for again.
 """
 
 from __future__ import annotations

@@ -1,8 +1,12 @@
 """The run's state machine: ``decide(spec, status, observations, now) -> Decision``, and ``needs``.
 
-One tick of the shell is ``needs -> gather observations -> decide -> apply actions -> write
-next_status``. ``decide`` is pure: the same inputs give the same decision, so a controller restarted
-from the persisted status decides exactly as the one that crashed would have (I2).
+One tick of the shell is ``needs -> gather observations -> decide -> write next_status -> apply
+actions``. The status is written FIRST: it records the intent (a pending revert, the phase being
+entered), so a crash or a failed action before the world caught up is repaired by the next tick,
+which sees the world as it is and asks again for what is missing (the mesh weights read back, the
+target's and primary's images, the revert still pending). ``decide`` is pure: the same inputs give
+the same decision, so a controller restarted from the persisted status decides exactly as the one
+that crashed would have (I2).
 
 How a decision is made:
 
@@ -291,6 +295,8 @@ def classify(
     """Reduce one tick's observations to one event for ``st.phase`` (highest priority first)."""
     phase = st.phase
     if phase is Phase.TERMINATED:
+        if obs.deleting:  # the finalizer is still there (a crash after writing the status): release again
+            return Event.TERMINATION_DONE, Facts("deleted; releasing the Canary")
         return Event.IDLE, Facts("the Canary is deleted; nothing left to do")
     if phase is Phase.TERMINATING:
         return _classify_termination(spec, st, obs)
@@ -369,7 +375,7 @@ def classify(
                     revision=declared,
                 )
         elif phase in REST_PHASES and not (
-            phase is Phase.FAILED and current is not None and declared.image == current.image
+            phase is Phase.FAILED and current is not None and declared.commit == current.commit
         ):
             return Event.NEW_REVISION, Facts(
                 f"new revision {declared.describe()} (promoted: {promoted_image or 'none'})",
@@ -847,6 +853,7 @@ TRANSITIONS: Mapping[tuple[Phase, Event], Transition] = {
         Phase.TERMINATING, (_begin_termination,), quiet=True
     ),
     (Phase.TERMINATING, Event.TERMINATION_DONE): Transition(Phase.TERMINATED, (_finalize,)),
+    (Phase.TERMINATED, Event.TERMINATION_DONE): Transition(Phase.TERMINATED, (_finalize,), quiet=True),
     # 1. Bootstrap.
     (Phase.INITIALIZING, Event.NO_SOURCE): Transition(Phase.INITIALIZING, (), warning=True, quiet=True),
     (Phase.INITIALIZING, Event.BOOTSTRAP): Transition(Phase.INITIALIZING, (_bootstrap,), quiet=True),
@@ -860,7 +867,7 @@ TRANSITIONS: Mapping[tuple[Phase, Event], Transition] = {
     ),
     # Manual controls.
     **_to(_RUN + _REST, Event.RETRY, Phase.WAITING, (_lift_quarantine, _start_run)),
-    **_same((Phase.PAUSED, *_REST), Event.RETRY_UNDECLARED, (_lift_quarantine,)),
+    **_same((Phase.PAUSED, Phase.FAILED), Event.RETRY_UNDECLARED, (_lift_quarantine,)),
     **_to(_RUN, Event.MANUAL_ABORT, Phase.FAILED, (_rollback(RollbackCause.MANUAL_ABORT),), warning=True),
     (Phase.PAUSED, Event.PROMOTE_REQUESTED): Transition(Phase.PROGRESSING, (_resume,)),
     # 3. Start: confirm-rollout gate, apply the revision, wait for the target.
