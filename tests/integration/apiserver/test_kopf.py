@@ -1,0 +1,110 @@
+"""kopf runs unchanged against the API emulator: discovery of a CRD, watches with bookmarks,
+merge patches of status, its finalizer guarding deletion, timers, events, login, shutdown.
+The same operator runs as a `kopf run` subprocess and in-process with `kopf.testing.KopfRunner`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import kubernetes
+import pytest
+from kopf.testing import KopfRunner
+from kubernetes.client import ApiextensionsV1Api, CoreV1Api, CustomObjectsApi
+from kubernetes.client.exceptions import ApiException
+
+from sandbox.apiserver.testing import RunningApiServer
+from tests.integration.apiserver.clients import GROUP, WIDGET_CRD, widget
+from tests.integration.apiserver.kopf_operator import FINALIZER
+
+OPERATOR = Path(__file__).with_name("kopf_operator.py")
+T = TypeVar("T")
+
+
+def eventually(probe: Callable[[], T], what: str, timeout: float = 20.0) -> T:
+    """Poll until `probe` returns a truthy value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.1)
+
+
+def _exercise(api: kubernetes.client.ApiClient) -> None:
+    """Drive one widget through create, update, timer ticks and delete; check kopf's effects."""
+    objs, core = CustomObjectsApi(api), CoreV1Api(api)
+
+    def get() -> dict[str, Any]:
+        obj: dict[str, Any] = objs.get_namespaced_custom_object(GROUP, "v1", "default", "widgets", "w")
+        return obj
+
+    objs.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", widget("w", size=2))
+    eventually(lambda: get().get("status", {}).get("phase") == "Created", "the create handler")
+    created = get()
+    assert FINALIZER in created["metadata"]["finalizers"]
+    assert created["status"]["created"] == {"size": 2}
+
+    objs.patch_namespaced_custom_object(GROUP, "v1", "default", "widgets", "w", {"spec": {"size": 7}})
+    eventually(lambda: get().get("status", {}).get("weight") == 7, "the update handler")
+    assert get()["status"]["phase"] == "Updated"
+    eventually(lambda: get().get("status", {}).get("ticks", 0) >= 2, "two timer ticks")
+
+    objs.delete_namespaced_custom_object(GROUP, "v1", "default", "widgets", "w")
+
+    def gone() -> bool:
+        try:
+            get()
+        except ApiException as err:
+            return err.status == 404
+        return False
+
+    eventually(gone, "kopf to release its finalizer")
+    assert core.read_namespaced_config_map("deleted-w", "default").data == {"widget": "w"}
+    events = eventually(lambda: [e for e in core.list_namespaced_event("default").items
+                                 if e.reason == "WidgetCreated"], "kopf's Event")
+    assert events[0].involved_object.name == "w" and events[0].message == "size 2"
+
+
+@pytest.fixture
+def operator_env(apiserver: RunningApiServer, api_client: kubernetes.client.ApiClient,
+                 monkeypatch: pytest.MonkeyPatch) -> kubernetes.client.ApiClient:
+    """The CRD installed and the operator's kubeconfig variable set."""
+    ApiextensionsV1Api(api_client).create_custom_resource_definition(WIDGET_CRD)
+    monkeypatch.setenv("SERINUS_TEST_KUBECONFIG", str(apiserver.kubeconfig))
+    return api_client
+
+
+def test_kopf_run_subprocess(operator_env: kubernetes.client.ApiClient) -> None:
+    """`kopf run --standalone -A` as a separate process handles create/update/delete and timers,
+    and exits cleanly on SIGTERM."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kopf", "run", "--standalone", "-A", str(OPERATOR)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
+    try:
+        _exercise(operator_env)
+    except AssertionError:
+        proc.send_signal(signal.SIGTERM)
+        print(proc.communicate(timeout=30)[0])
+        raise
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    assert "Handler 'created' succeeded" in output
+
+
+def test_kopf_runner_in_process(operator_env: kubernetes.client.ApiClient) -> None:
+    """kopf.testing.KopfRunner runs the same operator in a thread against the emulator."""
+    with KopfRunner(["run", "--standalone", "-A", str(OPERATOR)], timeout=30) as runner:
+        _exercise(operator_env)
+    assert runner.exit_code == 0, runner.output
+    assert runner.exception is None
+    assert "Handler 'resized/spec.size' succeeded" in runner.output
