@@ -101,6 +101,9 @@ def make_handler(app: DemoApp) -> type[BaseHTTPRequestHandler]:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as a proxy's connection pool expects
+        # one write per response and no Nagle: split writes would meet delayed ACKs (~40 ms per request)
+        wbufsize = 64 * 1024
+        disable_nagle_algorithm = True
         server_version = "sandbox-demoapp"
 
         def do_GET(self) -> None:
