@@ -396,7 +396,7 @@ def _target_ref(r: _Reader, spec: Mapping[str, object]) -> TargetRef:
 
 def _git_source(r: _Reader, spec: Mapping[str, object]) -> GitSource:
     source = r.obj(spec, "source", "spec.source", required=True)
-    if not source:
+    if "source" not in spec:
         return GitSource(url="", path="")
     git = r.obj(source, "git", "spec.source.git", required=True)
     if not git:
@@ -622,7 +622,8 @@ def _metrics(r: _Reader, raw: Mapping[str, object], path: str, interval: float) 
         range_raw = r.obj(item, "thresholdRange", f"{ip}.thresholdRange", required=True)
         lo = r.number(range_raw, "min", f"{ip}.thresholdRange.min")
         hi = r.number(range_raw, "max", f"{ip}.thresholdRange.max")
-        if range_raw and lo is None and hi is None and "min" not in range_raw and "max" not in range_raw:
+        given = [k for k in ("min", "max") if range_raw.get(k) is not None]
+        if isinstance(item.get("thresholdRange"), Mapping) and not given:
             r.error(f"{ip}.thresholdRange", "needs min or max")
         if lo is not None and hi is not None and lo > hi:
             r.error(f"{ip}.thresholdRange", f"min ({lo:g}) is greater than max ({hi:g})")
