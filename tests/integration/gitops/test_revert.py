@@ -323,7 +323,9 @@ def test_five_concurrent_writers_and_a_revert_nothing_is_lost(daemon_fleet: Flee
 
 def test_source_with_kustomization_and_values(daemon_fleet: Fleet, adapter: GitRepositories) -> None:
     files = {
-        "apps/web/kustomization.yaml": 'images:\n  - name: ghcr.io/acme/web\n    newTag: 1.1.0 # {"$imagepolicy": "f:web:tag"}\n',
+        "apps/web/kustomization.yaml": (
+            'images:\n  - name: ghcr.io/acme/web\n    newTag: 1.1.0 # {"$imagepolicy": "f:web:tag"}\n'
+        ),
         "charts/api/values.yaml": "image:\n  repository: ghcr.io/acme/api\n  tag: '2.1'\n",
     }
     commit_files(daemon_fleet.path, files, "kustomize and helm")
