@@ -29,13 +29,18 @@ async def _serve(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Serve until SIGTERM or SIGINT."""
-    parser = argparse.ArgumentParser(prog="python -m sandbox.apiserver",
-                                     description="Kubernetes API server emulator (plain HTTP).")
+    parser = argparse.ArgumentParser(
+        prog="python -m sandbox.apiserver", description="Kubernetes API server emulator (plain HTTP)."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001, help="0 picks a free port")
     parser.add_argument("--kubeconfig", help="write a kubeconfig pointing at the server to this file")
-    parser.add_argument("--history", type=int, default=1000,
-                        help="watch events retained; older resourceVersions answer 410 Gone")
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=1000,
+        help="watch events retained; older resourceVersions answer 410 Gone",
+    )
     parser.add_argument("--bookmark-interval", type=float, default=10.0, help="seconds between BOOKMARKs")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)

@@ -50,11 +50,13 @@ def _without(obj: dict[str, Any], *keys: str) -> dict[str, Any]:
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Equal apart from resourceVersion (a write that changes nothing is not persisted)."""
+
     def norm(o: dict[str, Any]) -> dict[str, Any]:
         out = copy.deepcopy(o)
         out.get("metadata", {}).pop("resourceVersion", None)
         out.get("metadata", {}).pop("managedFields", None)
         return out
+
     return norm(a) == norm(b)
 
 
@@ -81,8 +83,11 @@ class Api:
     def present(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         """The stored object as seen through `rt` (apiVersion of the requested version)."""
         out = kinds.event_from_core(obj) if rt.group == "events.k8s.io" else copy.deepcopy(obj)
-        return {"apiVersion": rt.api_version, "kind": rt.kind,
-                **{k: v for k, v in out.items() if k not in ("apiVersion", "kind")}}
+        return {
+            "apiVersion": rt.api_version,
+            "kind": rt.kind,
+            **{k: v for k, v in out.items() if k not in ("apiVersion", "kind")},
+        }
 
     def _load(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
         obj = self.store.get(rt.store_key, namespace or "", name)
@@ -104,15 +109,27 @@ class Api:
                 f'{rt.plural} "{name}" is forbidden: unable to create new content in namespace '
                 f"{namespace} because it is being terminated",
                 reason="Forbidden",
-                details={"name": name, "kind": rt.plural, "causes": [
-                    {"reason": "NamespaceTerminating", "message": f"namespace {namespace} is being terminated",
-                     "field": "metadata.namespace"}]},
+                details={
+                    "name": name,
+                    "kind": rt.plural,
+                    "causes": [
+                        {
+                            "reason": "NamespaceTerminating",
+                            "message": f"namespace {namespace} is being terminated",
+                            "field": "metadata.namespace",
+                        }
+                    ],
+                },
             )
 
     # --- create ----------------------------------------------------------------------------
 
     def create(
-        self, rt: ResourceType, namespace: str | None, body: Any, dry_run: bool = False,
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        body: Any,
+        dry_run: bool = False,
         field_validation: str = "Warn",
     ) -> dict[str, Any]:
         """POST: 201 with the stored object, 409 AlreadyExists, 422 Invalid."""
@@ -120,18 +137,30 @@ class Api:
         meta = obj.setdefault("metadata", {})
         if rt.namespaced:
             if meta.get("namespace") and namespace and meta["namespace"] != namespace:
-                raise bad_request("the namespace of the provided object does not match the namespace sent "
-                                  "on the request")
+                raise bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
             meta["namespace"] = namespace or meta.get("namespace")
         else:
             meta.pop("namespace", None)
         if not meta.get("name"):
             if meta.get("generateName"):
-                meta["name"] = meta["generateName"] + "".join(secrets.choice(_GENERATE_CHARS) for _ in range(5))
+                meta["name"] = meta["generateName"] + "".join(
+                    secrets.choice(_GENERATE_CHARS) for _ in range(5)
+                )
             else:
-                raise invalid(rt.kind, rt.group, "", [{
-                    "reason": "FieldValueRequired", "field": "metadata.name",
-                    "message": "Required value: name or generateName is required"}])
+                raise invalid(
+                    rt.kind,
+                    rt.group,
+                    "",
+                    [
+                        {
+                            "reason": "FieldValueRequired",
+                            "field": "metadata.name",
+                            "message": "Required value: name or generateName is required",
+                        }
+                    ],
+                )
         name = meta["name"]
         causes = kinds.name_errors(rt, name)
         if causes:
@@ -162,11 +191,15 @@ class Api:
 
     def _ingest(self, rt: ResourceType, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
-            raise bad_request(f"the body of the request must be a {rt.kind} object, not {type(body).__name__}")
+            raise bad_request(
+                f"the body of the request must be a {rt.kind} object, not {type(body).__name__}"
+            )
         obj = copy.deepcopy(body)
         if obj.get("kind") and obj["kind"] != rt.kind:
-            raise bad_request(f"the kind of the provided object ({obj['kind']}) does not match the resource "
-                              f"{rt.plural} ({rt.kind})")
+            raise bad_request(
+                f"the kind of the provided object ({obj['kind']}) does not match the resource "
+                f"{rt.plural} ({rt.kind})"
+            )
         if rt.group == "events.k8s.io":
             obj = kinds.event_to_core(obj)
         obj["apiVersion"] = "v1" if rt.group == "events.k8s.io" else rt.api_version
@@ -208,10 +241,11 @@ class Api:
         """GET one object."""
         return self.present(rt, self._load(rt, namespace, name))
 
-    def list(
+    def list_objects(
         self,
         rt: ResourceType,
         namespace: str | None,
+        *,
         label_selector: str | None = None,
         field_selector: str | None = None,
         limit: int = 0,
@@ -219,7 +253,7 @@ class Api:
     ) -> dict[str, Any]:
         """LIST with selectors and `limit`/`continue` paging."""
         match = label_predicate(label_selector, field_selector)
-        items = [self.present(rt, o) for o in self.store.list(rt.store_key, namespace)]
+        items = [self.present(rt, o) for o in self.store.select(rt.store_key, namespace)]
         items = [o for o in items if match(o)]
         rv = self.store.resource_version
         start = 0
@@ -252,6 +286,7 @@ class Api:
         namespace: str | None,
         name: str,
         body: Any,
+        *,
         subresource: str | None = None,
         dry_run: bool = False,
         field_validation: str = "Warn",
@@ -261,22 +296,36 @@ class Api:
         new = self._ingest(rt, body)
         meta = new.setdefault("metadata", {})
         if meta.get("name") and meta["name"] != name:
-            raise bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
+            raise bad_request(
+                f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
+            )
         rv = meta.get("resourceVersion")
         if rv:
             if rv != old["metadata"]["resourceVersion"]:
                 raise conflict(rt.plural, rt.group, name)
         elif rt.custom:
-            raise invalid(rt.kind, rt.group, name, [{
-                "reason": "FieldValueInvalid", "field": "metadata.resourceVersion",
-                "message": "Invalid value: 0x0: must be specified for an update"}])
-        return self._commit(rt, old, new, subresource, dry_run, field_validation)
+            raise invalid(
+                rt.kind,
+                rt.group,
+                name,
+                [
+                    {
+                        "reason": "FieldValueInvalid",
+                        "field": "metadata.resourceVersion",
+                        "message": "Invalid value: 0x0: must be specified for an update",
+                    }
+                ],
+            )
+        return self._commit(
+            rt, old, new, subresource=subresource, dry_run=dry_run, field_validation=field_validation
+        )
 
     def _commit(
         self,
         rt: ResourceType,
         old: dict[str, Any],
         new: dict[str, Any],
+        *,
         subresource: str | None,
         dry_run: bool = False,
         field_validation: str = "Warn",
@@ -291,8 +340,16 @@ class Api:
         else:
             result = new
             meta = result.setdefault("metadata", {})
-            keep = ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp",
-                    "deletionGracePeriodSeconds", "generation", "generateName")
+            keep = (
+                "name",
+                "namespace",
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+                "generateName",
+            )
             for key in keep:
                 if key in old["metadata"]:
                     meta[key] = old["metadata"][key]
@@ -340,6 +397,7 @@ class Api:
         name: str,
         content_type: str,
         patch: Any,
+        *,
         subresource: str | None = None,
         dry_run: bool = False,
         field_validation: str = "Warn",
@@ -355,7 +413,9 @@ class Api:
         if rv and rv != old["metadata"]["resourceVersion"]:
             raise conflict(rt.plural, rt.group, name)
         new.setdefault("metadata", {})["resourceVersion"] = old["metadata"]["resourceVersion"]
-        return self._commit(rt, old, new, subresource, dry_run, field_validation)
+        return self._commit(
+            rt, old, new, subresource=subresource, dry_run=dry_run, field_validation=field_validation
+        )
 
     def apply_patch(self, rt: ResourceType, current: dict[str, Any], content_type: str, patch: Any) -> Any:
         """The patched document (no write)."""
@@ -367,23 +427,29 @@ class Api:
             if rt.custom:
                 raise unsupported_media(
                     "the body of the request was in an unknown format - accepted media types include: "
-                    f"{JSON_PATCH}, {MERGE} (strategic merge patch is not supported for custom resources)")
+                    f"{JSON_PATCH}, {MERGE} (strategic merge patch is not supported for custom resources)"
+                )
             return patches.strategic_merge(current, patch, service=rt.kind == "Service")
         if content_type == APPLY:
             raise unsupported_media(
                 "server-side apply (application/apply-patch+yaml) is not supported by this API emulator; "
-                "use client-side apply (kubectl apply without --server-side) or a merge patch")
+                "use client-side apply (kubectl apply without --server-side) or a merge patch"
+            )
         raise unsupported_media(
             f'the body of the request was in an unknown format "{content_type}" - accepted media types '
-            f"include: {JSON_PATCH}, {MERGE}, {STRATEGIC}")
+            f"include: {JSON_PATCH}, {MERGE}, {STRATEGIC}"
+        )
 
     # --- scale subresource -----------------------------------------------------------------
 
     def _scale_paths(self, rt: ResourceType) -> dict[str, str]:
         if rt.custom:
             return rt.scale_paths
-        return {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas",
-                "labelSelectorPath": ".spec.selector"}
+        return {
+            "specReplicasPath": ".spec.replicas",
+            "statusReplicasPath": ".status.replicas",
+            "labelSelectorPath": ".spec.selector",
+        }
 
     def get_scale(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
         """GET .../scale as an autoscaling/v1 Scale."""
@@ -400,11 +466,16 @@ class Api:
         return {
             "kind": "Scale",
             "apiVersion": "autoscaling/v1",
-            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
-                         if k in meta},
+            "metadata": {
+                k: meta[k]
+                for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                if k in meta
+            },
             "spec": {"replicas": _path_get(obj, paths["specReplicasPath"]) or 0},
-            "status": {"replicas": _path_get(obj, paths.get("statusReplicasPath", "")) or 0,
-                       **({"selector": selector} if selector else {})},
+            "status": {
+                "replicas": _path_get(obj, paths.get("statusReplicasPath", "")) or 0,
+                **({"selector": selector} if selector else {}),
+            },
         }
 
     def update_scale(
@@ -420,9 +491,18 @@ class Api:
             raise conflict(rt.plural, rt.group, name)
         replicas = (scale.get("spec") or {}).get("replicas")
         if not isinstance(replicas, int) or replicas < 0:
-            raise invalid("Scale", "autoscaling", name, [{
-                "reason": "FieldValueInvalid", "field": "spec.replicas",
-                "message": f"Invalid value: {replicas!r}: must be greater than or equal to 0"}])
+            raise invalid(
+                "Scale",
+                "autoscaling",
+                name,
+                [
+                    {
+                        "reason": "FieldValueInvalid",
+                        "field": "spec.replicas",
+                        "message": f"Invalid value: {replicas!r}: must be greater than or equal to 0",
+                    }
+                ],
+            )
         old = self._load(rt, namespace, name)
         new = copy.deepcopy(old)
         _path_set(new, self._scale_paths(rt)["specReplicasPath"], replicas)
@@ -492,7 +572,9 @@ class Api:
         options: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """DELETE on a collection: every match is deleted as by DELETE."""
-        listed = self.list(rt, namespace, label_selector, field_selector)
+        listed = self.list_objects(
+            rt, namespace, label_selector=label_selector, field_selector=field_selector
+        )
         deleted = []
         for obj in listed["items"]:
             meta = obj["metadata"]
@@ -508,11 +590,11 @@ class Api:
         types = {t.store_key: t for t in self.registry.all() if t.storage_group is None}
         for t in self.registry.all():
             types.setdefault(t.store_key, t)
-        out = []
+        out: list[tuple[ResourceType, dict[str, Any]]] = []
         for bucket in self.store.buckets():
             rt = types.get(bucket)
             if rt is not None:
-                out.extend((rt, obj) for obj in self.store.list(bucket))
+                out.extend((rt, obj) for obj in self.store.select(bucket))
         return out
 
     def has_dependents(self, uid: str) -> bool:

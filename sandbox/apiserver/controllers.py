@@ -4,6 +4,7 @@ garbage collection by ownerReferences, namespace finalization, and CRD cleanup o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import logging
 from typing import Any
@@ -45,10 +46,8 @@ class Controllers:
         meta = obj["metadata"]
         if meta.get("deletionTimestamp"):
             return
-        try:
+        with contextlib.suppress(ApiError):  # already gone
             self.api.delete(rt, meta.get("namespace"), meta["name"], {"propagationPolicy": "Background"})
-        except ApiError:
-            pass  # already gone
 
     def _write(self, rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) -> None:
         if self.api.finalized(new):

@@ -28,6 +28,7 @@ class ApiError(Exception):
         self,
         code: int,
         message: str,
+        *,
         reason: str | None = None,
         details: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,

@@ -33,7 +33,7 @@ class Faults:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._rng = random.Random()
+        self._rng = random.Random()  # noqa: S311 - fault sampling, not security
         self._latency = 0.0
         self._rules: list[ErrorRule] = []
         self._dropper: Callable[[], int] | None = None
@@ -64,11 +64,14 @@ class Faults:
         with self._lock:
             if seed is not None:
                 self._rng.seed(seed)
-            self._rules.append(ErrorRule(
-                status, share,
-                frozenset(verbs) if verbs is not None else None,
-                frozenset(resources) if resources is not None else None,
-            ))
+            self._rules.append(
+                ErrorRule(
+                    status,
+                    share,
+                    frozenset(verbs) if verbs is not None else None,
+                    frozenset(resources) if resources is not None else None,
+                )
+            )
 
     def drop_watches(self) -> int:
         """End every open watch stream now (clients see the stream close); returns how many."""
@@ -103,7 +106,11 @@ class Faults:
                 if self._rng.random() < rule.share:
                     self.injected += 1
                     headers = {"Retry-After": "1"} if rule.status == 429 else {}
-                    reason = {409: "Conflict", 429: "TooManyRequests", 500: "InternalError",
-                              503: "ServiceUnavailable"}[rule.status]
+                    reason = {
+                        409: "Conflict",
+                        429: "TooManyRequests",
+                        500: "InternalError",
+                        503: "ServiceUnavailable",
+                    }[rule.status]
                     return ApiError(rule.status, _MESSAGES[rule.status], reason=reason, headers=headers)
         return None

@@ -23,18 +23,28 @@ def name_errors(rt: ResourceType, name: str) -> list[dict[str, str]]:
         if len(name) > 63:
             return [_cause("metadata.name", name, "must be no more than 63 characters")]
         if not re.fullmatch(_LABEL, name):
-            return [_cause("metadata.name", name,
-                           "a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
-                           "or '-', and must start and end with an alphanumeric character (e.g. 'my-name', "
-                           f" or '123-abc', regex used for validation is '{_LABEL}')")]
+            return [
+                _cause(
+                    "metadata.name",
+                    name,
+                    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
+                    "or '-', and must start and end with an alphanumeric character (e.g. 'my-name', "
+                    f" or '123-abc', regex used for validation is '{_LABEL}')",
+                )
+            ]
         return []
     if len(name) > 253:
         return [_cause("metadata.name", name, "must be no more than 253 characters")]
     if not re.fullmatch(_SUBDOMAIN, name):
-        return [_cause("metadata.name", name,
-                       "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-                       "'-' or '.', and must start and end with an alphanumeric character (e.g. "
-                       f"'example.com', regex used for validation is '{_SUBDOMAIN}')")]
+        return [
+            _cause(
+                "metadata.name",
+                name,
+                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+                "'-' or '.', and must start and end with an alphanumeric character (e.g. "
+                f"'example.com', regex used for validation is '{_SUBDOMAIN}')",
+            )
+        ]
     return []
 
 
@@ -149,8 +159,11 @@ def validate(rt: ResourceType, obj: dict[str, Any]) -> None:
             if not reqs:
                 causes.append(_cause("spec.selector", selector, "empty selector is invalid for deployment"))
             elif not all(r.matches(labels) for r in reqs):
-                causes.append(_cause("spec.template.metadata.labels", labels,
-                                     "`selector` does not match template `labels`"))
+                causes.append(
+                    _cause(
+                        "spec.template.metadata.labels", labels, "`selector` does not match template `labels`"
+                    )
+                )
         containers = ((spec.get("template") or {}).get("spec") or {}).get("containers")
         if not containers:
             causes.append(_required("spec.template.spec.containers"))
@@ -175,10 +188,20 @@ def accept_crd(crd: dict[str, Any], now: str) -> None:
     status["acceptedNames"] = names
     status["storedVersions"] = [v["name"] for v in crd["spec"]["versions"] if v.get("storage")]
     status["conditions"] = [
-        {"type": "NamesAccepted", "status": "True", "lastTransitionTime": now,
-         "reason": "NoConflicts", "message": "no conflicts found"},
-        {"type": "Established", "status": "True", "lastTransitionTime": now,
-         "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"},
+        {
+            "type": "NamesAccepted",
+            "status": "True",
+            "lastTransitionTime": now,
+            "reason": "NoConflicts",
+            "message": "no conflicts found",
+        },
+        {
+            "type": "Established",
+            "status": "True",
+            "lastTransitionTime": now,
+            "reason": "InitialNamesAccepted",
+            "message": "the initial names have been accepted",
+        },
     ]
 
 

@@ -14,8 +14,9 @@ def kubeconfig(url: str, namespace: str = "default") -> str:
         "kind": "Config",
         "clusters": [{"name": "sandbox", "cluster": {"server": url}}],
         "users": [{"name": "sandbox", "user": {"token": "sandbox"}}],
-        "contexts": [{"name": "sandbox", "context": {"cluster": "sandbox", "user": "sandbox",
-                                                     "namespace": namespace}}],
+        "contexts": [
+            {"name": "sandbox", "context": {"cluster": "sandbox", "user": "sandbox", "namespace": namespace}}
+        ],
         "current-context": "sandbox",
         "preferences": {},
     }

@@ -47,8 +47,11 @@ def group_version(registry: Registry, group: str, version: str) -> dict[str, Any
     prefix = "/" + _gv_path(group, version)
     paths = {}
     for rt in types:
-        item = (f"{prefix}/namespaces/{{namespace}}/{rt.plural}/{{name}}" if rt.namespaced
-                else f"{prefix}/{rt.plural}/{{name}}")
+        item = (
+            f"{prefix}/namespaces/{{namespace}}/{rt.plural}/{{name}}"
+            if rt.namespaced
+            else f"{prefix}/{rt.plural}/{{name}}"
+        )
         paths[item] = {"patch": _operation(rt)}
     return {
         "openapi": "3.0.0",

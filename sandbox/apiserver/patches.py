@@ -28,8 +28,9 @@ def _pointer(path: str) -> list[str]:
     if path == "":
         return []
     if not path.startswith("/"):
-        raise bad_request(f'the server rejected our request due to an error in our request: invalid JSON '
-                          f'pointer "{path}"')
+        raise bad_request(
+            f'the server rejected our request due to an error in our request: invalid JSON pointer "{path}"'
+        )
     return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
 
 
@@ -41,7 +42,7 @@ def _container(doc: Any, parts: list[str], path: str) -> Any:
         elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
             cur = cur[int(part)]
         else:
-            raise _patch_error(f"doc is missing path: \"{path}\": missing value")
+            raise _patch_error(f'doc is missing path: "{path}": missing value')
     return cur
 
 
@@ -71,7 +72,7 @@ def _remove(doc: Any, path: str) -> Any:
         return parent.pop(last)
     if isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
         return parent.pop(int(last))
-    raise _patch_error(f'unable to remove nonexistent key: {last}: missing value')
+    raise _patch_error(f"unable to remove nonexistent key: {last}: missing value")
 
 
 def _add(doc: Any, path: str, value: Any, replace: bool = False) -> Any:
@@ -82,7 +83,7 @@ def _add(doc: Any, path: str, value: Any, replace: bool = False) -> Any:
     last = parts[-1]
     if isinstance(parent, dict):
         if replace and last not in parent:
-            raise _patch_error(f'replace operation does not apply: doc is missing key: {path}: missing value')
+            raise _patch_error(f"replace operation does not apply: doc is missing key: {path}: missing value")
         parent[last] = value
     elif isinstance(parent, list):
         if last == "-" and not replace:
@@ -123,7 +124,7 @@ def json_patch(doc: Any, operations: Any) -> Any:
             if _get(doc, path) != op.get("value"):
                 raise _patch_error(f"testing value {path} failed: test failed")
         else:
-            raise bad_request(f'Unexpected kind: {kind}')
+            raise bad_request(f"Unexpected kind: {kind}")
     return doc
 
 

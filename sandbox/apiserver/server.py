@@ -83,7 +83,7 @@ class ApiServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        server = site._server  # noqa: SLF001 - aiohttp exposes the bound port only here
+        server = site._server
         assert server is not None
         sockets = getattr(server, "sockets", None) or []
         bound = int(sockets[0].getsockname()[1]) if sockets else port
@@ -142,8 +142,11 @@ class ApiServer:
             return web.json_response(openapi.root(self.registry))
         if path.startswith("/openapi/v3/"):
             rest = parts[2:]
-            gv = ("", rest[1]) if rest[:1] == ["api"] and len(rest) == 2 else (
-                (rest[1], rest[2]) if rest[:1] == ["apis"] and len(rest) == 3 else None)
+            gv = (
+                ("", rest[1])
+                if rest[:1] == ["api"] and len(rest) == 2
+                else ((rest[1], rest[2]) if rest[:1] == ["apis"] and len(rest) == 3 else None)
+            )
             doc = openapi.group_version(self.registry, *gv) if gv else None
             if doc is None:
                 raise ApiError(404, "the server could not find the requested resource", details={})
@@ -213,7 +216,9 @@ class ApiServer:
             return "delete" if target.name else "deletecollection"
         return method.lower()
 
-    async def _resource(self, request: web.Request, group: str, version: str, parts: list[str]) -> web.StreamResponse:
+    async def _resource(
+        self, request: web.Request, group: str, version: str, parts: list[str]
+    ) -> web.StreamResponse:
         target = self._target(group, version, parts)
         q = request.query
         watch = target.watch_path or ("watch" in q and _truthy(q.get("watch")))
@@ -229,8 +234,14 @@ class ApiServer:
         if verb == "watch":
             return await self._watch(request, target)
         if verb == "list":
-            result = api.list(rt, ns, q.get("labelSelector"), q.get("fieldSelector"),
-                              int(q.get("limit") or 0), q.get("continue"))
+            result = api.list_objects(
+                rt,
+                ns,
+                label_selector=q.get("labelSelector"),
+                field_selector=q.get("fieldSelector"),
+                limit=int(q.get("limit") or 0),
+                cont=q.get("continue"),
+            )
             return self._answer(request, rt, result, listing=True)
         if verb == "get":
             assert name is not None
@@ -239,8 +250,12 @@ class ApiServer:
             return self._answer(request, rt, api.get(rt, ns, name))
         if verb == "create":
             if name is not None:
-                raise ApiError(405, f"the server does not allow this method on the requested resource "
-                               f"({request.method} {request.path})", reason="MethodNotAllowed")
+                raise ApiError(
+                    405,
+                    f"the server does not allow this method on the requested resource "
+                    f"({request.method} {request.path})",
+                    reason="MethodNotAllowed",
+                )
             body = await self._body(request)
             return self._answer(request, rt, api.create(rt, ns, body, dry_run, strict), status=201)
         assert name is not None or verb == "deletecollection"
@@ -249,7 +264,19 @@ class ApiServer:
             body = await self._body(request)
             if sub == "scale":
                 return web.json_response(api.update_scale(rt, ns, name, body))
-            return self._answer(request, rt, api.replace(rt, ns, name, body, self._write_sub(sub), dry_run, strict))
+            return self._answer(
+                request,
+                rt,
+                api.replace(
+                    rt,
+                    ns,
+                    name,
+                    body,
+                    subresource=self._write_sub(sub),
+                    dry_run=dry_run,
+                    field_validation=strict,
+                ),
+            )
         if verb == "patch":
             assert name is not None
             ctype = self._content_type(request)
@@ -258,11 +285,25 @@ class ApiServer:
             if ctype not in PATCH_TYPES:
                 raise unsupported_media(
                     f'the body of the request was in an unknown format "{ctype}" - accepted media types '
-                    f"include: {', '.join(PATCH_TYPES)}")
+                    f"include: {', '.join(PATCH_TYPES)}"
+                )
             body = await self._body(request, as_json=True)
             if sub == "scale":
                 return web.json_response(api.update_scale(rt, ns, name, body, ctype))
-            return self._answer(request, rt, api.patch(rt, ns, name, ctype, body, self._write_sub(sub), dry_run, strict))
+            return self._answer(
+                request,
+                rt,
+                api.patch(
+                    rt,
+                    ns,
+                    name,
+                    ctype,
+                    body,
+                    subresource=self._write_sub(sub),
+                    dry_run=dry_run,
+                    field_validation=strict,
+                ),
+            )
         if verb == "delete":
             assert name is not None
             options = self._delete_options(q, await self._body(request))
@@ -271,8 +312,11 @@ class ApiServer:
             options = self._delete_options(q, await self._body(request))
             result = api.delete_collection(rt, ns, q.get("labelSelector"), q.get("fieldSelector"), options)
             return self._answer(request, rt, result, listing=True)
-        raise ApiError(405, f"the server does not allow this method on the requested resource ({request.method})",
-                       reason="MethodNotAllowed")
+        raise ApiError(
+            405,
+            f"the server does not allow this method on the requested resource ({request.method})",
+            reason="MethodNotAllowed",
+        )
 
     @staticmethod
     def _write_sub(sub: str | None) -> str | None:
@@ -312,15 +356,18 @@ class ApiServer:
                 raise bad_request(f"the body of the request could not be decoded as YAML: {err}") from err
         if ctype == PROTOBUF:
             if protobuf is None:
-                raise unsupported_media("protobuf request bodies are not supported by this API emulator; "
-                                        f"send one of: {JSON}, application/yaml")
+                raise unsupported_media(
+                    "protobuf request bodies are not supported by this API emulator; "
+                    f"send one of: {JSON}, application/yaml"
+                )
             try:
                 return protobuf.decode_body(raw)
             except protobuf.UnsupportedProtobuf as err:
                 raise unsupported_media(str(err)) from err
         raise unsupported_media(
             f'the body of the request was in an unknown format "{ctype}" - accepted media types include: '
-            f"{READABLE}")
+            f"{READABLE}"
+        )
 
     # --- answers ---------------------------------------------------------------------------
 
@@ -333,22 +380,32 @@ class ApiServer:
                 return True
         return False
 
-    def _table(self, request: web.Request, rt: ResourceType, objs: list[dict[str, Any]],
-               meta: dict[str, Any]) -> dict[str, Any]:
+    def _table(
+        self, request: web.Request, rt: ResourceType, objs: list[dict[str, Any]], meta: dict[str, Any]
+    ) -> dict[str, Any]:
         include = request.query.get("includeObject", "Metadata")
         core = None
         if rt.group == "events.k8s.io":
             from sandbox.apiserver.kinds import event_to_core
+
             core = event_to_core
         return to_table(rt, objs, include, meta, core)
 
-    def _answer(self, request: web.Request, rt: ResourceType, body: dict[str, Any], status: int = 200,
-                listing: bool = False) -> web.Response:
+    def _answer(
+        self,
+        request: web.Request,
+        rt: ResourceType,
+        body: dict[str, Any],
+        status: int = 200,
+        listing: bool = False,
+    ) -> web.Response:
         if self._wants_table(request) and body.get("kind") != "Status":
             if listing:
                 body = self._table(request, rt, body["items"], body["metadata"])
             else:
-                body = self._table(request, rt, [body], {"resourceVersion": body["metadata"].get("resourceVersion")})
+                body = self._table(
+                    request, rt, [body], {"resourceVersion": body["metadata"].get("resourceVersion")}
+                )
         return web.json_response(body, status=status)
 
     # --- watch -----------------------------------------------------------------------------
@@ -374,11 +431,15 @@ class ApiServer:
 
         async def send(kind: str, obj: dict[str, Any]) -> None:
             if table and kind in ("ADDED", "MODIFIED", "DELETED"):
-                obj = self._table(request, rt, [obj], {"resourceVersion": obj["metadata"].get("resourceVersion")})
+                obj = self._table(
+                    request, rt, [obj], {"resourceVersion": obj["metadata"].get("resourceVersion")}
+                )
             await response.write(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
 
         if rv and rv < self.store.compacted:
-            status = failure_status(410, f"too old resource version: {rv} ({self.store.compacted + 1})", "Expired")
+            status = failure_status(
+                410, f"too old resource version: {rv} ({self.store.compacted + 1})", "Expired"
+            )
             await send("ERROR", status)
             return response
         initial: list[dict[str, Any]] = []
@@ -387,8 +448,11 @@ class ApiServer:
         if send_initial:
             rv = 0
         if not rv:
-            initial = [o for o in (api.present(rt, x) for x in self.store.list(rt.store_key, target.namespace))
-                       if match(o)]
+            initial = [
+                o
+                for o in (api.present(rt, x) for x in self.store.select(rt.store_key, target.namespace))
+                if match(o)
+            ]
         after = rv or self.store.resource_version
         sub, backlog = self.store.subscribe(rt.store_key, target.namespace, after)
         deadline = time.monotonic() + timeout
@@ -397,8 +461,17 @@ class ApiServer:
             for obj in initial:
                 await send("ADDED", obj)
             if send_initial:
-                await send("BOOKMARK", {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": {
-                    "resourceVersion": str(after), "annotations": {"k8s.io/initial-events-end": "true"}}})
+                await send(
+                    "BOOKMARK",
+                    {
+                        "kind": rt.kind,
+                        "apiVersion": rt.api_version,
+                        "metadata": {
+                            "resourceVersion": str(after),
+                            "annotations": {"k8s.io/initial-events-end": "true"},
+                        },
+                    },
+                )
             for event in backlog:
                 await self._send_event(send, rt, event, match)
             while True:
@@ -407,19 +480,25 @@ class ApiServer:
                     break
                 wait = min(deadline, next_bookmark if bookmarks else deadline, now + 1.0) - now
                 try:
-                    event = await asyncio.wait_for(sub.queue.get(), timeout=max(wait, 0.0))
+                    item = await asyncio.wait_for(sub.queue.get(), timeout=max(wait, 0.0))
                 except TimeoutError:
                     transport = request.transport
                     if transport is None or transport.is_closing():
                         break
                     if bookmarks and time.monotonic() >= next_bookmark:
                         next_bookmark = time.monotonic() + self.bookmark_interval
-                        await send("BOOKMARK", {"kind": rt.kind, "apiVersion": rt.api_version,
-                                                "metadata": {"resourceVersion": str(self.store.resource_version)}})
+                        await send(
+                            "BOOKMARK",
+                            {
+                                "kind": rt.kind,
+                                "apiVersion": rt.api_version,
+                                "metadata": {"resourceVersion": str(self.store.resource_version)},
+                            },
+                        )
                     continue
-                if event is None:  # dropped on purpose (fault injection) or server shutdown
+                if item is None:  # dropped on purpose (fault injection) or server shutdown
                     break
-                await self._send_event(send, rt, event, match)
+                await self._send_event(send, rt, item, match)
         except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
             pass
         finally:

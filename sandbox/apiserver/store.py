@@ -70,7 +70,7 @@ class Store:
         obj = self._objects.get(bucket, {}).get((namespace, name))
         return copy.deepcopy(obj) if obj is not None else None
 
-    def list(self, bucket: StoreKey, namespace: str | None = None) -> list[dict[str, Any]]:
+    def select(self, bucket: StoreKey, namespace: str | None = None) -> list[dict[str, Any]]:
         """Deep copies of the bucket's objects, ordered by namespace then name (as etcd keys)."""
         items = self._objects.get(bucket, {})
         return [
@@ -117,7 +117,9 @@ class Store:
         while len(self._history) > limit:
             self.compacted = self._history.popleft().rv
 
-    def subscribe(self, bucket: StoreKey, namespace: str | None, after: int) -> tuple[Subscription, list[Event]]:
+    def subscribe(
+        self, bucket: StoreKey, namespace: str | None, after: int
+    ) -> tuple[Subscription, list[Event]]:
         """Start a watch: the retained events after `after`, then live ones via the queue.
 
         The caller must check `after >= self.compacted` first (else 410 Gone)."""

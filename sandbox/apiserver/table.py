@@ -56,7 +56,9 @@ def age(timestamp: str | None) -> str:
 
 # --- a JSONPath subset: .a.b, .a[0], .a[*].b, .a[?(@.k=="v")].b ---------------------------------
 
-_TOKEN = re.compile(r"\.([A-Za-z0-9_\-/]+)|\[(\d+|\*)\]|\[\?\(@\.([A-Za-z0-9_.\-]+)\s*==\s*['\"]([^'\"]*)['\"]\)\]")
+_TOKEN = re.compile(
+    r"\.([A-Za-z0-9_\-/]+)|\[(\d+|\*)\]|\[\?\(@\.([A-Za-z0-9_.\-]+)\s*==\s*['\"]([^'\"]*)['\"]\)\]"
+)
 
 
 def jsonpath(obj: Any, path: str) -> list[Any]:
@@ -176,43 +178,98 @@ _AGE = _n("Age", _age)
 
 BUILTIN_COLUMNS: dict[tuple[str, str], list[Column]] = {
     ("", "Namespace"): [_NAME, _n("Status", lambda o: _status(o).get("phase", "")), _AGE],
-    ("", "ConfigMap"): [_NAME, _n("Data", lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {}),
-                                  "integer"), _AGE],
-    ("", "Secret"): [_NAME, _n("Type", lambda o: o.get("type", "")),
-                     _n("Data", lambda o: len(o.get("data") or {}), "integer"), _AGE],
-    ("", "Service"): [_NAME, _n("Type", lambda o: _spec(o).get("type", "ClusterIP")),
-                      _n("Cluster-IP", lambda o: _spec(o).get("clusterIP") or "<none>"),
-                      _n("External-IP", lambda o: ",".join(_spec(o).get("externalIPs") or []) or "<none>"),
-                      _n("Port(s)", _ports), _AGE, _n("Selector", _selector, priority=1)],
-    ("", "Endpoints"): [_NAME, _n("Endpoints", lambda o: ",".join(
-        f"{a.get('ip')}:{p.get('port')}" for s in o.get("subsets") or [] for a in s.get("addresses") or []
-        for p in s.get("ports") or []) or "<none>"), _AGE],
-    ("", "Pod"): [_NAME, _n("Ready", _pod_ready), _n("Status", lambda o: _status(o).get("phase", "")),
-                  _n("Restarts", lambda o: sum(c.get("restartCount", 0)
-                                               for c in _status(o).get("containerStatuses") or []), "integer"),
-                  _AGE, _n("IP", lambda o: _status(o).get("podIP") or "<none>", priority=1),
-                  _n("Node", lambda o: _spec(o).get("nodeName") or "<none>", priority=1)],
+    ("", "ConfigMap"): [
+        _NAME,
+        _n("Data", lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {}), "integer"),
+        _AGE,
+    ],
+    ("", "Secret"): [
+        _NAME,
+        _n("Type", lambda o: o.get("type", "")),
+        _n("Data", lambda o: len(o.get("data") or {}), "integer"),
+        _AGE,
+    ],
+    ("", "Service"): [
+        _NAME,
+        _n("Type", lambda o: _spec(o).get("type", "ClusterIP")),
+        _n("Cluster-IP", lambda o: _spec(o).get("clusterIP") or "<none>"),
+        _n("External-IP", lambda o: ",".join(_spec(o).get("externalIPs") or []) or "<none>"),
+        _n("Port(s)", _ports),
+        _AGE,
+        _n("Selector", _selector, priority=1),
+    ],
+    ("", "Endpoints"): [
+        _NAME,
+        _n(
+            "Endpoints",
+            lambda o: (
+                ",".join(
+                    f"{a.get('ip')}:{p.get('port')}"
+                    for s in o.get("subsets") or []
+                    for a in s.get("addresses") or []
+                    for p in s.get("ports") or []
+                )
+                or "<none>"
+            ),
+        ),
+        _AGE,
+    ],
+    ("", "Pod"): [
+        _NAME,
+        _n("Ready", _pod_ready),
+        _n("Status", lambda o: _status(o).get("phase", "")),
+        _n(
+            "Restarts",
+            lambda o: sum(c.get("restartCount", 0) for c in _status(o).get("containerStatuses") or []),
+            "integer",
+        ),
+        _AGE,
+        _n("IP", lambda o: _status(o).get("podIP") or "<none>", priority=1),
+        _n("Node", lambda o: _spec(o).get("nodeName") or "<none>", priority=1),
+    ],
     ("", "ServiceAccount"): [_NAME, _n("Secrets", lambda o: len(o.get("secrets") or []), "integer"), _AGE],
-    ("", "Event"): [_n("Last Seen", lambda o: age(o.get("lastTimestamp") or o.get("eventTime")
-                                                  or _meta(o, "creationTimestamp"))),
-                    _n("Type", lambda o: o.get("type", "")), _n("Reason", lambda o: o.get("reason", "")),
-                    _n("Object", lambda o: "{}/{}".format(
-                        (o.get("involvedObject") or {}).get("kind", "").lower(),
-                        (o.get("involvedObject") or {}).get("name", ""))),
-                    _n("Message", lambda o: o.get("message", ""))],
+    ("", "Event"): [
+        _n(
+            "Last Seen",
+            lambda o: age(o.get("lastTimestamp") or o.get("eventTime") or _meta(o, "creationTimestamp")),
+        ),
+        _n("Type", lambda o: o.get("type", "")),
+        _n("Reason", lambda o: o.get("reason", "")),
+        _n(
+            "Object",
+            lambda o: "{}/{}".format(
+                (o.get("involvedObject") or {}).get("kind", "").lower(),
+                (o.get("involvedObject") or {}).get("name", ""),
+            ),
+        ),
+        _n("Message", lambda o: o.get("message", "")),
+    ],
     ("apps", "Deployment"): [
-        _NAME, _n("Ready", lambda o: f"{_status(o).get('readyReplicas', 0)}/{_spec(o).get('replicas', 1)}"),
+        _NAME,
+        _n("Ready", lambda o: f"{_status(o).get('readyReplicas', 0)}/{_spec(o).get('replicas', 1)}"),
         _n("Up-to-date", lambda o: _status(o).get("updatedReplicas", 0), "integer"),
-        _n("Available", lambda o: _status(o).get("availableReplicas", 0), "integer"), _AGE,
-        _n("Containers", _containers, priority=1), _n("Images", _images, priority=1),
-        _n("Selector", _selector, priority=1)],
+        _n("Available", lambda o: _status(o).get("availableReplicas", 0), "integer"),
+        _AGE,
+        _n("Containers", _containers, priority=1),
+        _n("Images", _images, priority=1),
+        _n("Selector", _selector, priority=1),
+    ],
     ("apps", "ReplicaSet"): [
-        _NAME, _n("Desired", lambda o: _spec(o).get("replicas", 1), "integer"),
+        _NAME,
+        _n("Desired", lambda o: _spec(o).get("replicas", 1), "integer"),
         _n("Current", lambda o: _status(o).get("replicas", 0), "integer"),
-        _n("Ready", lambda o: _status(o).get("readyReplicas", 0), "integer"), _AGE],
-    ("coordination.k8s.io", "Lease"): [_NAME, _n("Holder", lambda o: _spec(o).get("holderIdentity", "")), _AGE],
+        _n("Ready", lambda o: _status(o).get("readyReplicas", 0), "integer"),
+        _AGE,
+    ],
+    ("coordination.k8s.io", "Lease"): [
+        _NAME,
+        _n("Holder", lambda o: _spec(o).get("holderIdentity", "")),
+        _AGE,
+    ],
     ("apiextensions.k8s.io", "CustomResourceDefinition"): [
-        _NAME, _n("Created At", lambda o: _meta(o, "creationTimestamp"), "date")],
+        _NAME,
+        _n("Created At", lambda o: _meta(o, "creationTimestamp"), "date"),
+    ],
 }
 
 
@@ -246,8 +303,11 @@ def to_table(
         if include_object == "Object":
             row["object"] = obj
         elif include_object != "None":
-            row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                             "metadata": obj.get("metadata", {})}
+            row["object"] = {
+                "kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": obj.get("metadata", {}),
+            }
         rows.append(row)
     return {
         "kind": "Table",

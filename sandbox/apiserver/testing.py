@@ -32,8 +32,10 @@ class RunningApiServer:
 
     def call(self, fn: Callable[[], T]) -> T:
         """Run `fn` on the server's event loop (the store is not thread-safe) and return its result."""
+
         async def run() -> T:
             return fn()
+
         return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
 
     def set_history_limit(self, events: int) -> None:

@@ -25,49 +25,63 @@ WIDGET_CRD: dict[str, Any] = {
     "spec": {
         "group": GROUP,
         "scope": "Namespaced",
-        "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList",
-                  "shortNames": ["wd"], "categories": ["all"]},
-        "versions": [{
-            "name": "v1",
-            "served": True,
-            "storage": True,
-            "subresources": {"status": {}},
-            "additionalPrinterColumns": [
-                {"name": "Status", "type": "string", "jsonPath": ".status.phase"},
-                {"name": "Weight", "type": "integer", "jsonPath": ".status.weight"},
-                {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-            ],
-            "schema": {"openAPIV3Schema": {
-                "type": "object",
-                "properties": {
-                    "spec": {
+        "names": {
+            "plural": "widgets",
+            "singular": "widget",
+            "kind": "Widget",
+            "listKind": "WidgetList",
+            "shortNames": ["wd"],
+            "categories": ["all"],
+        },
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": [
+                    {"name": "Status", "type": "string", "jsonPath": ".status.phase"},
+                    {"name": "Weight", "type": "integer", "jsonPath": ".status.weight"},
+                    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                ],
+                "schema": {
+                    "openAPIV3Schema": {
                         "type": "object",
-                        "required": ["size"],
                         "properties": {
-                            "size": {"type": "integer", "minimum": 1, "maximum": 10},
-                            "color": {"type": "string", "enum": ["red", "green"], "default": "red"},
-                            "note": {"type": "string"},
+                            "spec": {
+                                "type": "object",
+                                "required": ["size"],
+                                "properties": {
+                                    "size": {"type": "integer", "minimum": 1, "maximum": 10},
+                                    "color": {"type": "string", "enum": ["red", "green"], "default": "red"},
+                                    "note": {"type": "string"},
+                                },
+                            },
+                            "status": {
+                                "type": "object",
+                                "x-kubernetes-preserve-unknown-fields": True,
+                                "properties": {
+                                    "phase": {"type": "string"},
+                                    "weight": {"type": "integer"},
+                                },
+                            },
                         },
-                    },
-                    "status": {
-                        "type": "object",
-                        "x-kubernetes-preserve-unknown-fields": True,
-                        "properties": {
-                            "phase": {"type": "string"},
-                            "weight": {"type": "integer"},
-                        },
-                    },
+                    }
                 },
-            }},
-        }],
+            }
+        ],
     },
 }
 
 
 def widget(name: str, size: int = 3, **spec: Any) -> dict[str, Any]:
     """A Widget custom object."""
-    return {"apiVersion": f"{GROUP}/v1", "kind": "Widget", "metadata": {"name": name},
-            "spec": {"size": size, **spec}}
+    return {
+        "apiVersion": f"{GROUP}/v1",
+        "kind": "Widget",
+        "metadata": {"name": name},
+        "spec": {"size": size, **spec},
+    }
 
 
 @dataclass
@@ -77,8 +91,9 @@ class Kubectl:
     kubeconfig: Path
     cache: Path
 
-    def run(self, *args: str, check: bool = True, stdin: str | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, check: bool = True, stdin: str | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         """Run kubectl; raise with its stderr when `check` and it fails."""
         cmd = [str(KUBECTL), "--kubeconfig", str(self.kubeconfig), "--cache-dir", str(self.cache), *args]
         proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
@@ -101,17 +116,26 @@ class Kubectl:
         return self.run("apply", "-f", "-", *args, stdin=text).stdout
 
 
-def client(kubeconfig: Path) -> kubernetes.client.ApiClient:
+def client(kubeconfig: Path) -> Any:
     """A kubernetes ApiClient configured from the kubeconfig only (no global state)."""
-    return kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
+    load: Any = kubernetes.config.new_client_from_config  # untyped in the client
+    return load(config_file=str(kubeconfig))
 
 
-def http(url: str, method: str = "GET", body: Any = None, content_type: str = "application/json",
-         accept: str = "application/json", raw: bytes | None = None) -> tuple[int, dict[str, str], Any]:
+def http(
+    url: str,
+    method: str = "GET",
+    body: Any = None,
+    *,
+    content_type: str = "application/json",
+    accept: str = "application/json",
+    raw: bytes | None = None,
+) -> tuple[int, dict[str, str], Any]:
     """One raw HTTP request; returns (status, headers, parsed JSON body or text)."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": content_type, "Accept": accept})
+    req = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": content_type, "Accept": accept}
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             status, headers, text = resp.status, dict(resp.headers), resp.read().decode()

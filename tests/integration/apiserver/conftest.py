@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import kubernetes
 import pytest
 
 from sandbox.apiserver.testing import RunningApiServer
@@ -19,7 +19,7 @@ def kubectl(apiserver: RunningApiServer, tmp_path: Path) -> Kubectl:
 
 
 @pytest.fixture
-def api_client(apiserver: RunningApiServer) -> Iterator[kubernetes.client.ApiClient]:
+def api_client(apiserver: RunningApiServer) -> Iterator[Any]:
     """A kubernetes ApiClient pointed at the emulator."""
     api = client(apiserver.kubeconfig)
     yield api

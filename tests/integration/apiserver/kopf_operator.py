@@ -44,7 +44,7 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 
 
 @kopf.on.create(GROUP, "v1", "widgets")
-def created(spec: dict[str, Any], body: kopf.Body, patch: kopf.Patch, **_: Any) -> dict[str, Any]:
+def created(spec: kopf.Spec, body: kopf.Body, patch: kopf.Patch, **_: Any) -> dict[str, Any]:
     """Mark the widget Created and post an Event; the return value lands in status.created."""
     patch.status["phase"] = "Created"
     kopf.info(body, reason="WidgetCreated", message=f"size {spec['size']}")
@@ -52,21 +52,24 @@ def created(spec: dict[str, Any], body: kopf.Body, patch: kopf.Patch, **_: Any) 
 
 
 @kopf.on.update(GROUP, "v1", "widgets", field="spec.size")
-def resized(new: int, patch: kopf.Patch, **_: Any) -> None:
+def resized(new: Any, patch: kopf.Patch, **_: Any) -> None:
     """Mirror a new size into status.weight."""
     patch.status["phase"] = "Updated"
     patch.status["weight"] = new
 
 
 @kopf.timer(GROUP, "v1", "widgets", interval=0.3)
-def tick(status: dict[str, Any], patch: kopf.Patch, **_: Any) -> None:
+def tick(status: kopf.Status, patch: kopf.Patch, **_: Any) -> None:
     """Count timer ticks in status.ticks."""
     patch.status["ticks"] = int(status.get("ticks", 0)) + 1
 
 
 @kopf.on.delete(GROUP, "v1", "widgets")
-def deleted(name: str, namespace: str, **_: Any) -> None:
+def deleted(name: str, namespace: str | None, **_: Any) -> None:
     """Leave a ConfigMap behind so the test can see the delete handler ran."""
-    with kubernetes.config.new_client_from_config(config_file=_kubeconfig()) as api:
-        kubernetes.client.CoreV1Api(api).create_namespaced_config_map(
-            namespace, {"metadata": {"name": f"deleted-{name}"}, "data": {"widget": name}})
+    load: Any = kubernetes.config.new_client_from_config  # untyped in the client
+    with load(config_file=_kubeconfig()) as api:
+        core: Any = kubernetes.client.CoreV1Api(api)
+        core.create_namespaced_config_map(
+            namespace or "default", {"metadata": {"name": f"deleted-{name}"}, "data": {"widget": name}}
+        )

@@ -25,6 +25,7 @@ from sandbox.apiserver.testing import RunningApiServer
 from tests.integration.apiserver.clients import GROUP, WIDGET_CRD, widget
 
 T = TypeVar("T")
+Watch: Any = kubernetes.watch.Watch  # untyped in the client
 NS = "default"
 
 
@@ -41,7 +42,7 @@ def eventually(probe: Callable[[], T], what: str, timeout: float = 10.0) -> T:
 
 
 def _status(err: ApiException) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(err.body)
+    body: dict[str, Any] = json.loads(err.body or "{}")
     return body
 
 
@@ -51,15 +52,23 @@ def _cm(name: str, **meta: Any) -> dict[str, Any]:
 
 def _deployment(name: str = "web", replicas: int = 2) -> dict[str, Any]:
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}},
-                              "spec": {"containers": [{"name": "app", "image": "app:1"}]}}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": "app:1"}]},
+            },
+        },
     }
 
 
 def _install_crd(api: kubernetes.client.ApiClient) -> None:
-    crd = ApiextensionsV1Api(api).create_custom_resource_definition(WIDGET_CRD)
+    extensions: Any = ApiextensionsV1Api(api)
+    crd = extensions.create_custom_resource_definition(WIDGET_CRD)
     conditions = {c.type: c.status for c in crd.status.conditions}
     assert conditions == {"NamesAccepted": "True", "Established": "True"}
 
@@ -67,7 +76,7 @@ def _install_crd(api: kubernetes.client.ApiClient) -> None:
 def test_create_get_conflicts_and_generate_name(api_client: kubernetes.client.ApiClient) -> None:
     """create answers 201 with uid/resourceVersion/creationTimestamp; a second create is 409
     AlreadyExists; generateName appends a random suffix; a bad name is 422 Invalid."""
-    core = CoreV1Api(api_client)
+    core: Any = CoreV1Api(api_client)
     made = core.create_namespaced_config_map(NS, _cm("one"))
     assert made.metadata.uid and made.metadata.resource_version and made.metadata.creation_timestamp
     assert core.read_namespaced_config_map("one", NS).data == {"k": "v"}
@@ -91,7 +100,7 @@ def test_create_get_conflicts_and_generate_name(api_client: kubernetes.client.Ap
 def test_replace_with_stale_resource_version_conflicts(api_client: kubernetes.client.ApiClient) -> None:
     """PUT with an outdated metadata.resourceVersion answers 409 Conflict with the API server's
     message; with the current one it succeeds and bumps the version (one global counter)."""
-    core = CoreV1Api(api_client)
+    core: Any = CoreV1Api(api_client)
     made = core.create_namespaced_config_map(NS, _cm("cfg"))
     made.data = {"k": "v2"}
     updated = core.replace_namespaced_config_map("cfg", NS, made)
@@ -102,7 +111,8 @@ def test_replace_with_stale_resource_version_conflicts(api_client: kubernetes.cl
     assert stale.value.status == 409
     assert _status(stale.value)["message"] == (
         'Operation cannot be fulfilled on configmaps "cfg": the object has been modified; '
-        "please apply your changes to the latest version and try again")
+        "please apply your changes to the latest version and try again"
+    )
     other = core.create_namespaced_config_map(NS, _cm("other"))
     assert int(other.metadata.resource_version) > int(updated.metadata.resource_version)
 
@@ -110,13 +120,17 @@ def test_replace_with_stale_resource_version_conflicts(api_client: kubernetes.cl
 def test_list_selectors_and_paging(api_client: kubernetes.client.ApiClient) -> None:
     """LIST honours labelSelector, fieldSelector (metadata.name) and limit/continue paging with a
     remainingItemCount, and carries the list's resourceVersion."""
-    core = CoreV1Api(api_client)
+    core: Any = CoreV1Api(api_client)
     for i in range(5):
-        core.create_namespaced_config_map(NS, _cm(f"c{i}", labels={"parity": "even" if i % 2 == 0 else "odd"}))
-    assert [c.metadata.name for c in core.list_namespaced_config_map(NS, label_selector="parity=odd").items] \
-        == ["c1", "c3"]
-    assert [c.metadata.name for c in core.list_namespaced_config_map(
-        NS, field_selector="metadata.name=c2").items] == ["c2"]
+        core.create_namespaced_config_map(
+            NS, _cm(f"c{i}", labels={"parity": "even" if i % 2 == 0 else "odd"})
+        )
+    assert [
+        c.metadata.name for c in core.list_namespaced_config_map(NS, label_selector="parity=odd").items
+    ] == ["c1", "c3"]
+    assert [
+        c.metadata.name for c in core.list_namespaced_config_map(NS, field_selector="metadata.name=c2").items
+    ] == ["c2"]
     page = core.list_namespaced_config_map(NS, limit=2)
     assert [c.metadata.name for c in page.items] == ["c0", "c1"]
     assert page.metadata.remaining_item_count == 3 and page.metadata._continue
@@ -129,15 +143,18 @@ def test_list_selectors_and_paging(api_client: kubernetes.client.ApiClient) -> N
 def test_builtin_defaults_secret_and_service(api_client: kubernetes.client.ApiClient) -> None:
     """Secret stringData is folded into base64 data; a Service gets a cluster IP and port defaults,
     and keeps its clusterIP across an update that omits it."""
-    core = CoreV1Api(api_client)
+    core: Any = CoreV1Api(api_client)
     secret = core.create_namespaced_secret(NS, {"metadata": {"name": "s"}, "stringData": {"pw": "hunter2"}})
     assert secret.data == {"pw": "aHVudGVyMg=="} and secret.string_data is None and secret.type == "Opaque"
-    svc = core.create_namespaced_service(NS, {"metadata": {"name": "web"}, "spec": {
-        "selector": {"app": "web"}, "ports": [{"port": 80}]}})
+    svc = core.create_namespaced_service(
+        NS, {"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}
+    )
     assert svc.spec.cluster_ip.startswith("10.9")
     assert svc.spec.ports[0].target_port == 80 and svc.spec.ports[0].protocol == "TCP"
-    body = {"metadata": {"name": "web", "resourceVersion": svc.metadata.resource_version},
-            "spec": {"selector": {"app": "web2"}, "ports": [{"port": 80}]}}
+    body = {
+        "metadata": {"name": "web", "resourceVersion": svc.metadata.resource_version},
+        "spec": {"selector": {"app": "web2"}, "ports": [{"port": 80}]},
+    }
     again = core.replace_namespaced_service("web", NS, body)
     assert again.spec.cluster_ip == svc.spec.cluster_ip and again.spec.selector == {"app": "web2"}
 
@@ -145,15 +162,19 @@ def test_builtin_defaults_secret_and_service(api_client: kubernetes.client.ApiCl
 def test_deployment_status_and_scale_subresources(api_client: kubernetes.client.ApiClient) -> None:
     """Writes to /status change only status and keep generation; writes to the object never change
     status and bump generation on spec changes; the scale subresource is an autoscaling/v1 Scale."""
-    apps = AppsV1Api(api_client)
+    apps: Any = AppsV1Api(api_client)
     made = apps.create_namespaced_deployment(NS, _deployment())
     assert made.metadata.generation == 1 and made.spec.strategy.type == "RollingUpdate"
-    status = apps.patch_namespaced_deployment_status("web", NS, {
-        "spec": {"replicas": 9}, "status": {"replicas": 2, "readyReplicas": 2, "observedGeneration": 1}})
+    status = apps.patch_namespaced_deployment_status(
+        "web",
+        NS,
+        {"spec": {"replicas": 9}, "status": {"replicas": 2, "readyReplicas": 2, "observedGeneration": 1}},
+    )
     assert status.status.ready_replicas == 2 and status.spec.replicas == 2
     assert status.metadata.generation == 1
-    main = apps.patch_namespaced_deployment("web", NS, {
-        "spec": {"replicas": 3}, "status": {"readyReplicas": 0}})
+    main = apps.patch_namespaced_deployment(
+        "web", NS, {"spec": {"replicas": 3}, "status": {"readyReplicas": 0}}
+    )
     assert main.spec.replicas == 3 and main.status.ready_replicas == 2 and main.metadata.generation == 2
     labels_only = apps.patch_namespaced_deployment("web", NS, {"metadata": {"labels": {"x": "y"}}})
     assert labels_only.metadata.generation == 2
@@ -162,8 +183,13 @@ def test_deployment_status_and_scale_subresources(api_client: kubernetes.client.
     apps.patch_namespaced_deployment_scale("web", NS, {"spec": {"replicas": 5}})
     assert apps.read_namespaced_deployment("web", NS).spec.replicas == 5
     with pytest.raises(ApiException) as bad:
-        apps.create_namespaced_deployment(NS, {**_deployment("mismatch"), "spec": {
-            **_deployment("mismatch")["spec"], "selector": {"matchLabels": {"app": "other"}}}})
+        apps.create_namespaced_deployment(
+            NS,
+            {
+                **_deployment("mismatch"),
+                "spec": {**_deployment("mismatch")["spec"], "selector": {"matchLabels": {"app": "other"}}},
+            },
+        )
     assert bad.value.status == 422
     assert _status(bad.value)["details"]["causes"][0]["field"] == "spec.template.metadata.labels"
 
@@ -171,32 +197,63 @@ def test_deployment_status_and_scale_subresources(api_client: kubernetes.client.
 def test_strategic_merge_directives(api_client: kubernetes.client.ApiClient) -> None:
     """Strategic merge patch: env merged by name, `$patch: delete` removes a keyed item, conditions
     merge by type, finalizers merge as a set."""
-    apps = AppsV1Api(api_client)
+    apps: Any = AppsV1Api(api_client)
     dep = _deployment()
-    dep["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "A", "value": "1"},
-                                                               {"name": "B", "value": "2"}]
+    dep["spec"]["template"]["spec"]["containers"][0]["env"] = [
+        {"name": "A", "value": "1"},
+        {"name": "B", "value": "2"},
+    ]
     dep["metadata"]["finalizers"] = ["example.com/a"]
     apps.create_namespaced_deployment(NS, dep)
-    patched = apps.patch_namespaced_deployment("web", NS, {
-        "metadata": {"finalizers": ["example.com/b", "example.com/a"]},
-        "spec": {"template": {"spec": {"containers": [{"name": "app", "env": [
-            {"name": "B", "$patch": "delete"}, {"name": "C", "value": "3"}]}]}}}})
+    patched = apps.patch_namespaced_deployment(
+        "web",
+        NS,
+        {
+            "metadata": {"finalizers": ["example.com/b", "example.com/a"]},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "app",
+                                "env": [{"name": "B", "$patch": "delete"}, {"name": "C", "value": "3"}],
+                            }
+                        ]
+                    }
+                }
+            },
+        },
+    )
     env = patched.spec.template.spec.containers[0].env
     assert [(e.name, e.value) for e in env] == [("A", "1"), ("C", "3")]
     assert patched.metadata.finalizers == ["example.com/a", "example.com/b"]
-    apps.patch_namespaced_deployment_status("web", NS, {"status": {"conditions": [
-        {"type": "Available", "status": "False"}, {"type": "Progressing", "status": "True"}]}})
-    merged = apps.patch_namespaced_deployment_status("web", NS, {"status": {"conditions": [
-        {"type": "Available", "status": "True"}]}})
-    assert [(c.type, c.status) for c in merged.status.conditions] == [("Available", "True"),
-                                                                      ("Progressing", "True")]
+    apps.patch_namespaced_deployment_status(
+        "web",
+        NS,
+        {
+            "status": {
+                "conditions": [
+                    {"type": "Available", "status": "False"},
+                    {"type": "Progressing", "status": "True"},
+                ]
+            }
+        },
+    )
+    merged = apps.patch_namespaced_deployment_status(
+        "web", NS, {"status": {"conditions": [{"type": "Available", "status": "True"}]}}
+    )
+    assert [(c.type, c.status) for c in merged.status.conditions] == [
+        ("Available", "True"),
+        ("Progressing", "True"),
+    ]
 
 
 def test_lease_optimistic_concurrency(api_client: kubernetes.client.ApiClient) -> None:
     """coordination.k8s.io/v1 Lease: two writers racing on one resourceVersion, one wins (409)."""
-    leases = CoordinationV1Api(api_client)
-    lease = leases.create_namespaced_lease(NS, {"metadata": {"name": "leader"}, "spec": {
-        "holderIdentity": "a", "leaseDurationSeconds": 15}})
+    leases: Any = CoordinationV1Api(api_client)
+    lease = leases.create_namespaced_lease(
+        NS, {"metadata": {"name": "leader"}, "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15}}
+    )
     lease.spec.holder_identity = "b"
     leases.replace_namespaced_lease("leader", NS, lease)
     lease.spec.holder_identity = "c"
@@ -210,7 +267,7 @@ def test_custom_objects_crud_validation_and_status(api_client: kubernetes.client
     """A CRD's resources are served at once; custom objects are defaulted and validated from the
     openAPIV3Schema (422 with causes[].field); merge and JSON patch work; /status writes only status."""
     _install_crd(api_client)
-    objs = CustomObjectsApi(api_client)
+    objs: Any = CustomObjectsApi(api_client)
     made = objs.create_namespaced_custom_object(GROUP, "v1", NS, "widgets", widget("w1"))
     assert made["spec"] == {"size": 3, "color": "red"} and made["metadata"]["generation"] == 1
     assert "status" not in made
@@ -224,13 +281,22 @@ def test_custom_objects_crud_validation_and_status(api_client: kubernetes.client
 
     objs.patch_namespaced_custom_object(GROUP, "v1", NS, "widgets", "w1", {"spec": {"note": "hi"}})
     patched = objs.patch_namespaced_custom_object(
-        GROUP, "v1", NS, "widgets", "w1",
-        [{"op": "test", "path": "/spec/note", "value": "hi"}, {"op": "replace", "path": "/spec/size", "value": 4}],
-        _content_type="application/json-patch+json")
+        GROUP,
+        "v1",
+        NS,
+        "widgets",
+        "w1",
+        [
+            {"op": "test", "path": "/spec/note", "value": "hi"},
+            {"op": "replace", "path": "/spec/size", "value": 4},
+        ],
+        _content_type="application/json-patch+json",
+    )
     assert patched["spec"]["size"] == 4 and patched["metadata"]["generation"] == 3
 
     status = objs.patch_namespaced_custom_object_status(
-        GROUP, "v1", NS, "widgets", "w1", {"spec": {"size": 9}, "status": {"phase": "Ready", "weight": 5}})
+        GROUP, "v1", NS, "widgets", "w1", {"spec": {"size": 9}, "status": {"phase": "Ready", "weight": 5}}
+    )
     assert status["status"] == {"phase": "Ready", "weight": 5}
     assert status["spec"]["size"] == 4 and status["metadata"]["generation"] == 3
     listed = objs.list_namespaced_custom_object(GROUP, "v1", NS, "widgets")
@@ -241,26 +307,27 @@ def test_custom_objects_crud_validation_and_status(api_client: kubernetes.client
 def test_deleting_a_crd_removes_its_objects(api_client: kubernetes.client.ApiClient) -> None:
     """Deleting a CRD deletes its custom objects and then stops serving the resource (404)."""
     _install_crd(api_client)
-    objs = CustomObjectsApi(api_client)
+    objs: Any = CustomObjectsApi(api_client)
     objs.create_namespaced_custom_object(GROUP, "v1", NS, "widgets", widget("w1"))
-    ApiextensionsV1Api(api_client).delete_custom_resource_definition(f"widgets.{GROUP}")
+    extensions: Any = ApiextensionsV1Api(api_client)
+    extensions.delete_custom_resource_definition(f"widgets.{GROUP}")
 
     def gone() -> bool:
         try:
             objs.list_namespaced_custom_object(GROUP, "v1", NS, "widgets")
         except ApiException as err:
-            return err.status == 404
+            return bool(err.status == 404)
         return False
 
     eventually(gone, "the widgets resource to disappear")
     with pytest.raises(ApiException):
-        ApiextensionsV1Api(api_client).read_custom_resource_definition(f"widgets.{GROUP}")
+        extensions.read_custom_resource_definition(f"widgets.{GROUP}")
 
 
 def test_finalizers_hold_deletion(api_client: kubernetes.client.ApiClient) -> None:
     """DELETE of an object with finalizers sets deletionTimestamp and keeps it; removing the last
     finalizer removes the object."""
-    core = CoreV1Api(api_client)
+    core: Any = CoreV1Api(api_client)
     core.create_namespaced_config_map(NS, _cm("held", finalizers=["example.com/keep"]))
     core.delete_namespaced_config_map("held", NS)
     held = core.read_namespaced_config_map("held", NS)
@@ -274,11 +341,17 @@ def test_finalizers_hold_deletion(api_client: kubernetes.client.ApiClient) -> No
 def test_garbage_collection_by_owner_references(api_client: kubernetes.client.ApiClient) -> None:
     """Background propagation deletes dependents of a deleted owner; Orphan keeps them and strips
     the owner reference; Foreground deletes dependents before the owner."""
-    apps, core = AppsV1Api(api_client), CoreV1Api(api_client)
+    apps: Any = AppsV1Api(api_client)
+    core: Any = CoreV1Api(api_client)
 
     def owned(owner: Any, name: str) -> None:
-        ref = {"apiVersion": "apps/v1", "kind": "Deployment", "name": owner.metadata.name,
-               "uid": owner.metadata.uid, "blockOwnerDeletion": True}
+        ref = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": owner.metadata.name,
+            "uid": owner.metadata.uid,
+            "blockOwnerDeletion": True,
+        }
         core.create_namespaced_config_map(NS, _cm(name, ownerReferences=[ref]))
 
     def exists(name: str) -> bool:
@@ -297,51 +370,73 @@ def test_garbage_collection_by_owner_references(api_client: kubernetes.client.Ap
 
     foreground = apps.create_namespaced_deployment(NS, _deployment("fg"))
     owned(foreground, "fg-dep")
-    deleting = apps.delete_namespaced_deployment("fg", NS, propagation_policy="Foreground",
-                                                 _preload_content=False)
+    deleting = apps.delete_namespaced_deployment(
+        "fg", NS, propagation_policy="Foreground", _preload_content=False
+    )
     meta = json.loads(deleting.data)["metadata"]  # the owner stays, being deleted, until dependents go
     assert meta["deletionTimestamp"] and meta["finalizers"] == ["foregroundDeletion"]
     eventually(lambda: not exists("fg-dep"), "the foreground dependent to go")
-    eventually(lambda: "fg" not in [d.metadata.name for d in apps.list_namespaced_deployment(NS).items],
-               "the foreground owner to go")
+    eventually(
+        lambda: "fg" not in [d.metadata.name for d in apps.list_namespaced_deployment(NS).items],
+        "the foreground owner to go",
+    )
 
 
 def test_events_in_core_and_events_api(api_client: kubernetes.client.ApiClient) -> None:
     """core/v1 Events and events.k8s.io/v1 Events are one resource in two shapes (message/note)."""
-    core = CoreV1Api(api_client)
-    core.create_namespaced_event(NS, {"metadata": {"name": "e1"}, "message": "scaled",
-                                      "reason": "Scaled", "type": "Normal", "action": "Scale",
-                                      "eventTime": "2026-01-01T00:00:00.000000Z",
-                                      "reportingComponent": "serinus", "reportingInstance": "serinus-0",
-                                      "involvedObject": {"kind": "Deployment", "name": "web", "namespace": NS}})
-    new = EventsV1Api(api_client).read_namespaced_event("e1", NS)
+    core: Any = CoreV1Api(api_client)
+    events: Any = EventsV1Api(api_client)
+    core.create_namespaced_event(
+        NS,
+        {
+            "metadata": {"name": "e1"},
+            "message": "scaled",
+            "reason": "Scaled",
+            "type": "Normal",
+            "action": "Scale",
+            "eventTime": "2026-01-01T00:00:00.000000Z",
+            "reportingComponent": "serinus",
+            "reportingInstance": "serinus-0",
+            "involvedObject": {"kind": "Deployment", "name": "web", "namespace": NS},
+        },
+    )
+    new = events.read_namespaced_event("e1", NS)
     assert new.note == "scaled" and new.regarding.name == "web" and new.reporting_controller == "serinus"
 
 
-def test_watch_streams_resumes_and_expires(apiserver: RunningApiServer,
-                                           api_client: kubernetes.client.ApiClient) -> None:
+def test_watch_streams_resumes_and_expires(
+    apiserver: RunningApiServer, api_client: kubernetes.client.ApiClient
+) -> None:
     """watch.Watch: ADDED/MODIFIED/DELETED after a resourceVersion, honouring timeoutSeconds;
     resuming from a seen resourceVersion replays only later events; a version older than the
     retained history ends the watch with an ERROR 410 Expired (ApiException 410)."""
-    core = CoreV1Api(api_client)
+    core: Any = CoreV1Api(api_client)
     start = core.list_namespaced_config_map(NS).metadata.resource_version
     core.create_namespaced_config_map(NS, _cm("w"))
     core.patch_namespaced_config_map("w", NS, {"data": {"k": "v2"}})
     core.delete_namespaced_config_map("w", NS)
-    seen = [(e["type"], e["object"].metadata.name, e["object"].metadata.resource_version)
-            for e in kubernetes.watch.Watch().stream(core.list_namespaced_config_map, NS,
-                                                     resource_version=start, timeout_seconds=1)]
+    seen = [
+        (e["type"], e["object"].metadata.name, e["object"].metadata.resource_version)
+        for e in Watch().stream(
+            core.list_namespaced_config_map, NS, resource_version=start, timeout_seconds=1
+        )
+    ]
     assert [t for t, _, _ in seen] == ["ADDED", "MODIFIED", "DELETED"]
-    resumed = [e["type"] for e in kubernetes.watch.Watch().stream(
-        core.list_namespaced_config_map, NS, resource_version=seen[0][2], timeout_seconds=1)]
+    resumed = [
+        e["type"]
+        for e in Watch().stream(
+            core.list_namespaced_config_map, NS, resource_version=seen[0][2], timeout_seconds=1
+        )
+    ]
     assert resumed == ["MODIFIED", "DELETED"]
 
     live: list[str] = []
-    watcher = kubernetes.watch.Watch()
+    watcher = Watch()
 
     def consume() -> None:
-        for event in watcher.stream(core.list_namespaced_config_map, NS, label_selector="live=yes",
-                                    timeout_seconds=5):
+        for event in watcher.stream(
+            core.list_namespaced_config_map, NS, label_selector="live=yes", timeout_seconds=5
+        ):
             live.append(f"{event['type']} {event['object'].metadata.name}")
             if len(live) == 2:
                 watcher.stop()
@@ -359,6 +454,5 @@ def test_watch_streams_resumes_and_expires(apiserver: RunningApiServer,
     for i in range(4):
         core.create_namespaced_config_map(NS, _cm(f"churn{i}"))
     with pytest.raises(ApiException) as expired:
-        list(kubernetes.watch.Watch().stream(core.list_namespaced_config_map, NS,
-                                             resource_version=start, timeout_seconds=1))
+        list(Watch().stream(core.list_namespaced_config_map, NS, resource_version=start, timeout_seconds=1))
     assert expired.value.status == 410

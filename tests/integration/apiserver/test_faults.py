@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from typing import Any
 
 import kubernetes
 import pytest
@@ -16,6 +17,7 @@ from kubernetes.client.exceptions import ApiException
 from sandbox.apiserver.testing import RunningApiServer
 
 NS = "default"
+Watch: Any = kubernetes.watch.Watch  # untyped in the client
 
 
 def _cm(name: str) -> dict[str, object]:
@@ -23,9 +25,10 @@ def _cm(name: str) -> dict[str, object]:
 
 
 def test_latency_is_off_by_default_and_delays_requests(
-        apiserver: RunningApiServer, api_client: kubernetes.client.ApiClient) -> None:
+    apiserver: RunningApiServer, api_client: kubernetes.client.ApiClient
+) -> None:
     """With no latency a request fits a short client timeout; with latency it does not."""
-    core = CoreV1Api(api_client)
+    core: Any = CoreV1Api(api_client)
     assert apiserver.faults.delay == 0
     core.list_namespaced_config_map(NS, _request_timeout=1.0)
     apiserver.faults.latency(1.0)
@@ -37,9 +40,10 @@ def test_latency_is_off_by_default_and_delays_requests(
 
 
 def test_errors_are_off_by_default_and_hit_matching_requests(
-        apiserver: RunningApiServer, api_client: kubernetes.client.ApiClient) -> None:
+    apiserver: RunningApiServer, api_client: kubernetes.client.ApiClient
+) -> None:
     """Injected errors answer a Status with the chosen code only for the chosen verbs/resources."""
-    core = CoreV1Api(api_client)
+    core: Any = CoreV1Api(api_client)
     for i in range(10):
         core.create_namespaced_config_map(NS, _cm(f"ok{i}"))
     assert apiserver.faults.injected == 0
@@ -48,7 +52,7 @@ def test_errors_are_off_by_default_and_hit_matching_requests(
     with pytest.raises(ApiException) as failed:
         core.create_namespaced_config_map(NS, _cm("boom"))
     assert failed.value.status == 500
-    assert json.loads(failed.value.body)["reason"] == "InternalError"
+    assert json.loads(failed.value.body or "{}")["reason"] == "InternalError"
     core.read_namespaced_config_map("ok0", NS)  # other verbs pass
     core.create_namespaced_secret(NS, _cm("s"))  # other resources pass
     apiserver.faults.clear()
@@ -56,7 +60,7 @@ def test_errors_are_off_by_default_and_hit_matching_requests(
     apiserver.faults.errors(status=429, share=1.0, verbs=["get"])
     with pytest.raises(ApiException) as throttled:
         core.read_namespaced_config_map("ok0", NS)
-    assert throttled.value.status == 429 and throttled.value.headers["Retry-After"] == "1"
+    assert throttled.value.status == 429 and (throttled.value.headers or {})["Retry-After"] == "1"
     apiserver.faults.clear()
 
     apiserver.faults.errors(status=409, share=0.5, verbs=["update"], seed=7)
@@ -86,15 +90,16 @@ def test_fault_arguments_are_checked(apiserver: RunningApiServer) -> None:
 
 
 def test_drop_watches_ends_open_streams(
-        apiserver: RunningApiServer, api_client: kubernetes.client.ApiClient) -> None:
+    apiserver: RunningApiServer, api_client: kubernetes.client.ApiClient
+) -> None:
     """Watches stay open by default; drop_watches() closes every open stream at once."""
-    core = CoreV1Api(api_client)
+    core: Any = CoreV1Api(api_client)
     assert apiserver.faults.drop_watches() == 0
     events: list[str] = []
     opened = threading.Event()
 
     def consume() -> None:
-        stream = kubernetes.watch.Watch().stream(core.list_namespaced_config_map, NS, timeout_seconds=60)
+        stream = Watch().stream(core.list_namespaced_config_map, NS, timeout_seconds=60)
         for event in stream:
             events.append(event["object"].metadata.name)
             opened.set()

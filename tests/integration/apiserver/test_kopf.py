@@ -41,7 +41,8 @@ def eventually(probe: Callable[[], T], what: str, timeout: float = 20.0) -> T:
 
 def _exercise(api: kubernetes.client.ApiClient) -> None:
     """Drive one widget through create, update, timer ticks and delete; check kopf's effects."""
-    objs, core = CustomObjectsApi(api), CoreV1Api(api)
+    objs: Any = CustomObjectsApi(api)
+    core: Any = CoreV1Api(api)
 
     def get() -> dict[str, Any]:
         obj: dict[str, Any] = objs.get_namespaced_custom_object(GROUP, "v1", "default", "widgets", "w")
@@ -64,21 +65,25 @@ def _exercise(api: kubernetes.client.ApiClient) -> None:
         try:
             get()
         except ApiException as err:
-            return err.status == 404
+            return bool(err.status == 404)
         return False
 
     eventually(gone, "kopf to release its finalizer")
     assert core.read_namespaced_config_map("deleted-w", "default").data == {"widget": "w"}
-    events = eventually(lambda: [e for e in core.list_namespaced_event("default").items
-                                 if e.reason == "WidgetCreated"], "kopf's Event")
+    events = eventually(
+        lambda: [e for e in core.list_namespaced_event("default").items if e.reason == "WidgetCreated"],
+        "kopf's Event",
+    )
     assert events[0].involved_object.name == "w" and events[0].message == "size 2"
 
 
 @pytest.fixture
-def operator_env(apiserver: RunningApiServer, api_client: kubernetes.client.ApiClient,
-                 monkeypatch: pytest.MonkeyPatch) -> kubernetes.client.ApiClient:
+def operator_env(
+    apiserver: RunningApiServer, api_client: kubernetes.client.ApiClient, monkeypatch: pytest.MonkeyPatch
+) -> kubernetes.client.ApiClient:
     """The CRD installed and the operator's kubeconfig variable set."""
-    ApiextensionsV1Api(api_client).create_custom_resource_definition(WIDGET_CRD)
+    extensions: Any = ApiextensionsV1Api(api_client)
+    extensions.create_custom_resource_definition(WIDGET_CRD)
     monkeypatch.setenv("SERINUS_TEST_KUBECONFIG", str(apiserver.kubeconfig))
     return api_client
 
@@ -88,7 +93,11 @@ def test_kopf_run_subprocess(operator_env: kubernetes.client.ApiClient) -> None:
     and exits cleanly on SIGTERM."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "kopf", "run", "--standalone", "-A", str(OPERATOR)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ),
+    )
     try:
         _exercise(operator_env)
     except AssertionError:

@@ -56,8 +56,10 @@ def test_apply_creates_then_updates_a_deployment(kubectl: Kubectl) -> None:
     assert int(second["metadata"]["resourceVersion"]) > int(first["metadata"]["resourceVersion"])
 
     assert "deployment.apps/web unchanged" in kubectl.apply(_deployment("app:2", mode="b"))
-    assert kubectl.json("get", "deploy", "web")["metadata"]["resourceVersion"] == \
-        second["metadata"]["resourceVersion"]
+    assert (
+        kubectl.json("get", "deploy", "web")["metadata"]["resourceVersion"]
+        == second["metadata"]["resourceVersion"]
+    )
 
 
 def test_get_resolves_short_names_and_prints_server_side_tables(kubectl: Kubectl) -> None:
@@ -81,8 +83,15 @@ def test_get_shows_crd_printer_columns_and_short_names(kubectl: Kubectl) -> None
     Table uses its additionalPrinterColumns (STATUS and WEIGHT from JSONPaths)."""
     _install_crd(kubectl)
     kubectl.apply(widget("alpha"))
-    kubectl.run("patch", "widget", "alpha", "--subresource=status", "--type=merge",
-                "-p", json.dumps({"status": {"phase": "Progressing", "weight": 20}}))
+    kubectl.run(
+        "patch",
+        "widget",
+        "alpha",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": {"phase": "Progressing", "weight": 20}}),
+    )
     lines = kubectl.run("get", "wd").stdout.splitlines()
     assert lines[0].split() == ["NAME", "STATUS", "WEIGHT", "AGE"]
     assert lines[1].split()[:3] == ["alpha", "Progressing", "20"]
@@ -91,10 +100,13 @@ def test_get_shows_crd_printer_columns_and_short_names(kubectl: Kubectl) -> None
 
 def test_get_filters_by_label_selectors(kubectl: Kubectl) -> None:
     """Label selectors with =, !=, in, notin, exists and !exists, as `labels.Parse` reads them."""
-    for name, labels in [("a", {"app": "web", "tier": "front"}), ("b", {"app": "web", "tier": "back"}),
-                         ("c", {"app": "db"}), ("d", {})]:
-        kubectl.apply({"apiVersion": "v1", "kind": "ConfigMap",
-                       "metadata": {"name": name, "labels": labels}})
+    for name, labels in [
+        ("a", {"app": "web", "tier": "front"}),
+        ("b", {"app": "web", "tier": "back"}),
+        ("c", {"app": "db"}),
+        ("d", {}),
+    ]:
+        kubectl.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels}})
 
     def names(selector: str) -> list[str]:
         return kubectl.run("get", "cm", "-l", selector, "-o", "name").stdout.split()
@@ -111,30 +123,66 @@ def test_patch_merge_json_and_strategic(kubectl: Kubectl) -> None:
     """kubectl patch: strategic merge merges containers by name and ports by containerPort; merge
     patch replaces lists; JSON patch applies ops and a failing `test` op is refused (422)."""
     kubectl.apply(_deployment("app:1"))
-    sidecar = {"spec": {"template": {"spec": {"containers": [
-        {"name": "proxy", "image": "envoy:1"},
-        {"name": "web", "ports": [{"containerPort": 9090}]}]}}}}
+    sidecar = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "proxy", "image": "envoy:1"},
+                        {"name": "web", "ports": [{"containerPort": 9090}]},
+                    ]
+                }
+            }
+        }
+    }
     kubectl.run("patch", "deploy", "web", "-p", json.dumps(sidecar))
     containers = kubectl.json("get", "deploy", "web")["spec"]["template"]["spec"]["containers"]
     assert [c["name"] for c in containers] == ["web", "proxy"]
     assert containers[0]["image"] == "app:1"
     assert [p["containerPort"] for p in containers[0]["ports"]] == [8080, 9090]
 
-    kubectl.run("patch", "deploy", "web", "--type=merge", "-p",
-                json.dumps({"metadata": {"labels": {"team": "x"}}, "spec": {"replicas": 4}}))
+    kubectl.run(
+        "patch",
+        "deploy",
+        "web",
+        "--type=merge",
+        "-p",
+        json.dumps({"metadata": {"labels": {"team": "x"}}, "spec": {"replicas": 4}}),
+    )
     got = kubectl.json("get", "deploy", "web")
     assert got["spec"]["replicas"] == 4 and got["metadata"]["labels"] == {"app": "web", "team": "x"}
 
-    kubectl.run("patch", "deploy", "web", "--type=json", "-p", json.dumps([
-        {"op": "test", "path": "/spec/replicas", "value": 4},
-        {"op": "replace", "path": "/spec/replicas", "value": 1},
-        {"op": "remove", "path": "/metadata/labels/team"}]))
+    kubectl.run(
+        "patch",
+        "deploy",
+        "web",
+        "--type=json",
+        "-p",
+        json.dumps(
+            [
+                {"op": "test", "path": "/spec/replicas", "value": 4},
+                {"op": "replace", "path": "/spec/replicas", "value": 1},
+                {"op": "remove", "path": "/metadata/labels/team"},
+            ]
+        ),
+    )
     got = kubectl.json("get", "deploy", "web")
     assert got["spec"]["replicas"] == 1 and "team" not in got["metadata"]["labels"]
 
-    failed = kubectl.run("patch", "deploy", "web", "--type=json", "-p", json.dumps([
-        {"op": "test", "path": "/spec/replicas", "value": 7},
-        {"op": "replace", "path": "/spec/replicas", "value": 3}]), check=False)
+    failed = kubectl.run(
+        "patch",
+        "deploy",
+        "web",
+        "--type=json",
+        "-p",
+        json.dumps(
+            [
+                {"op": "test", "path": "/spec/replicas", "value": 7},
+                {"op": "replace", "path": "/spec/replicas", "value": 3},
+            ]
+        ),
+        check=False,
+    )
     assert failed.returncode != 0
     assert "test failed" in failed.stderr
     assert kubectl.json("get", "deploy", "web")["spec"]["replicas"] == 1
@@ -170,9 +218,29 @@ def test_wait_for_condition(kubectl: Kubectl) -> None:
     try:
         time.sleep(1.0)  # let kubectl start its watch before the condition appears
         assert waiter.poll() is None, waiter.communicate()
-        kubectl.run("patch", "widget", "beta", "--subresource=status", "--type=merge", "-p", json.dumps(
-            {"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Done",
-                                        "message": "ok", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}))
+        kubectl.run(
+            "patch",
+            "widget",
+            "beta",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            json.dumps(
+                {
+                    "status": {
+                        "conditions": [
+                            {
+                                "type": "Ready",
+                                "status": "True",
+                                "reason": "Done",
+                                "message": "ok",
+                                "lastTransitionTime": "2026-01-01T00:00:00Z",
+                            }
+                        ]
+                    }
+                }
+            ),
+        )
         out, err = waiter.communicate(timeout=30)
     finally:
         waiter.kill()

@@ -33,13 +33,15 @@ def test_discovery_documents(apiserver: RunningApiServer) -> None:
     assert core["namespaces"]["shortNames"] == ["ns"] and not core["namespaces"]["namespaced"]
     assert core["pods"]["categories"] == ["all"]
     apps = {r["name"]: r for r in http(url + "/apis/apps/v1")[2]["resources"]}
-    assert apps["deployments/scale"]["kind"] == "Scale" and apps["deployments/scale"]["group"] == "autoscaling"
+    assert (
+        apps["deployments/scale"]["kind"] == "Scale" and apps["deployments/scale"]["group"] == "autoscaling"
+    )
     assert apps["deployments/status"]["verbs"] == ["get", "patch", "update"]
     groups = [g["name"] for g in http(url + "/apis")[2]["groups"]]
     assert GROUP not in groups and "apps" in groups
     assert http(url + f"/apis/{GROUP}/v1")[0] == 404
-    status, _, crd = http(url + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", "POST", WIDGET_CRD)
-    assert status == 201
+    crds = url + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    assert http(crds, "POST", WIDGET_CRD)[0] == 201
     assert GROUP in [g["name"] for g in http(url + "/apis")[2]["groups"]]
     served = http(url + f"/apis/{GROUP}/v1")[2]["resources"]
     assert served[0]["shortNames"] == ["wd"] and served[1]["name"] == "widgets/status"
@@ -49,9 +51,16 @@ def test_errors_are_status_objects(apiserver: RunningApiServer) -> None:
     """Failures answer a v1 Status (status Failure, reason, code, details), e.g. 404 NotFound."""
     status, headers, body = http(apiserver.url + CMS + "/missing")
     assert status == 404 and headers["Content-Type"].startswith("application/json")
-    assert body == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                    "message": 'configmaps "missing" not found', "reason": "NotFound", "code": 404,
-                    "details": {"name": "missing", "group": "", "kind": "configmaps"}}
+    assert body == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'configmaps "missing" not found',
+        "reason": "NotFound",
+        "code": 404,
+        "details": {"name": "missing", "group": "", "kind": "configmaps"},
+    }
     assert http(apiserver.url + "/apis/nope.example.com/v1/things")[0] == 404
 
 
@@ -62,19 +71,26 @@ def test_unreadable_bodies_answer_415(apiserver: RunningApiServer) -> None:
     url = apiserver.url
     status, _, body = http(url + CMS, "POST", raw=b"name: x", content_type="text/plain")
     assert status == 415 and body["reason"] == "UnsupportedMediaType" and "text/plain" in body["message"]
-    status, _, body = http(url + CMS, "POST", raw=b"\x00\x01garbage",
-                           content_type="application/vnd.kubernetes.protobuf")
+    status, _, body = http(
+        url + CMS, "POST", raw=b"\x00\x01garbage", content_type="application/vnd.kubernetes.protobuf"
+    )
     assert status == 415, body
-    status, _, body = http(url + CMS, "POST", raw=b"metadata: {name: from-yaml}\n",
-                           content_type="application/yaml")
+    status, _, body = http(
+        url + CMS, "POST", raw=b"metadata: {name: from-yaml}\n", content_type="application/yaml"
+    )
     assert status == 201 and body["metadata"]["name"] == "from-yaml"
-    status, _, body = http(url + CMS + "/from-yaml", "PATCH", raw=b"data: {a: b}",
-                           content_type="application/apply-patch+yaml")
+    status, _, body = http(
+        url + CMS + "/from-yaml", "PATCH", raw=b"data: {a: b}", content_type="application/apply-patch+yaml"
+    )
     assert status == 415 and "server-side apply" in body["message"]
     http(url + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", "POST", WIDGET_CRD)
     http(url + WIDGETS, "POST", widget("w"))
-    status, _, body = http(url + WIDGETS + "/w", "PATCH", {"spec": {"size": 2}},
-                           content_type="application/strategic-merge-patch+json")
+    status, _, body = http(
+        url + WIDGETS + "/w",
+        "PATCH",
+        {"spec": {"size": 2}},
+        content_type="application/strategic-merge-patch+json",
+    )
     assert status == 415 and "application/merge-patch+json" in body["message"]
 
 
@@ -84,8 +100,12 @@ def test_table_with_printer_columns_and_objects(apiserver: RunningApiServer) -> 
     url = apiserver.url
     http(url + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", "POST", WIDGET_CRD)
     http(url + WIDGETS, "POST", widget("w"))
-    http(url + WIDGETS + "/w/status", "PATCH", {"status": {"phase": "Succeeded", "weight": 100}},
-         content_type="application/merge-patch+json")
+    http(
+        url + WIDGETS + "/w/status",
+        "PATCH",
+        {"status": {"phase": "Succeeded", "weight": 100}},
+        content_type="application/merge-patch+json",
+    )
     _, _, table = http(url + WIDGETS, accept=TABLE)
     assert table["kind"] == "Table" and table["apiVersion"] == "meta.k8s.io/v1"
     assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Status", "Weight", "Age"]
@@ -107,8 +127,10 @@ def test_watch_framing_bookmarks_and_initial_events(tmp_path: Path) -> None:
         assert events[0]["type"] == "ADDED" and events[0]["object"]["metadata"]["name"] == "a"
         marks = [e for e in events if e["type"] == "BOOKMARK"]
         assert marks and set(marks[0]["object"]["metadata"]) == {"resourceVersion"}
-        listed = _watch_lines(server.url + CMS + "?watch=true&sendInitialEvents=true&allowWatchBookmarks=true"
-                              "&resourceVersionMatch=NotOlderThan&timeoutSeconds=1")
+        listed = _watch_lines(
+            server.url + CMS + "?watch=true&sendInitialEvents=true&allowWatchBookmarks=true"
+            "&resourceVersionMatch=NotOlderThan&timeoutSeconds=1"
+        )
         assert [e["type"] for e in listed[:2]] == ["ADDED", "BOOKMARK"]
         assert listed[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
 
@@ -133,8 +155,11 @@ def test_admission_rules(apiserver: RunningApiServer) -> None:
     deletecollection honours label selectors."""
     url = apiserver.url
     http(url + "/api/v1/namespaces", "POST", {"metadata": {"name": "busy"}})
-    http(url + "/api/v1/namespaces/busy/configmaps", "POST",
-         {"metadata": {"name": "held", "finalizers": ["example.com/x"]}})
+    http(
+        url + "/api/v1/namespaces/busy/configmaps",
+        "POST",
+        {"metadata": {"name": "held", "finalizers": ["example.com/x"]}},
+    )
     http(url + "/api/v1/namespaces/busy", "DELETE")
     status, _, body = http(url + "/api/v1/namespaces/busy/configmaps", "POST", {"metadata": {"name": "new"}})
     assert status == 403 and "being terminated" in body["message"]
@@ -151,9 +176,15 @@ def test_admission_rules(apiserver: RunningApiServer) -> None:
     assert status == 201 and "extra" not in pruned["spec"]
 
     http(url + CMS, "POST", {"metadata": {"name": "p", "labels": {"a": "1"}}, "data": {"x": "1"}})
-    status, _, moved = http(url + CMS + "/p", "PATCH", [
-        {"op": "copy", "from": "/data/x", "path": "/data/y"},
-        {"op": "move", "from": "/data/x", "path": "/data/z"}], content_type="application/json-patch+json")
+    status, _, moved = http(
+        url + CMS + "/p",
+        "PATCH",
+        [
+            {"op": "copy", "from": "/data/x", "path": "/data/y"},
+            {"op": "move", "from": "/data/x", "path": "/data/z"},
+        ],
+        content_type="application/json-patch+json",
+    )
     assert status == 200 and moved["data"] == {"y": "1", "z": "1"}
     http(url + CMS, "POST", {"metadata": {"name": "q", "labels": {"a": "2"}}})
     status, _, gone = http(url + CMS + "?labelSelector=a%3D1", "DELETE")
