@@ -36,7 +36,7 @@ def api(apiserver: RunningApiServer) -> Iterator[kubernetes.client.ApiClient]:
         apply_crd(client, path)
     apply_crd(client, ROOT / "crds" / "canaries.serinus.dev.yaml")
     kubernetes.client.CoreV1Api(client).create_namespace(
-        kubernetes.client.V1Namespace.from_dict({"metadata": {"name": NS}}))
+        kubernetes.client.V1Namespace(metadata=kubernetes.client.V1ObjectMeta(name=NS)))
     yield client
     client.close()  # type: ignore[no-untyped-call]
 
