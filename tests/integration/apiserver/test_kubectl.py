@@ -288,3 +288,18 @@ def test_delete_namespace_removes_its_contents(kubectl: Kubectl) -> None:
     kubectl.run("delete", "namespace", "doomed", "--timeout=20s")
     assert kubectl.run("get", "ns", "doomed", check=False).returncode == 1
     assert kubectl.run("-n", "doomed", "get", "cm", "inside", check=False).returncode == 1
+
+
+def test_apply_updates_custom_objects_and_crds(kubectl: Kubectl) -> None:
+    """Client-side apply of a custom object updates it with a JSON merge patch (no strategic merge
+    for custom resources); re-applying an unchanged CRD is a no-op; schema errors surface as 422."""
+    _install_crd(kubectl)
+    assert "unchanged" in kubectl.apply(WIDGET_CRD)
+    kubectl.apply(widget("gamma", size=2))
+    assert "widget.test.serinus.dev/gamma configured" in kubectl.apply(widget("gamma", size=4, note="n"))
+    got = kubectl.json("get", "widget", "gamma")
+    assert got["spec"] == {"size": 4, "note": "n", "color": "red"}
+    assert got["metadata"]["generation"] == 2
+    bad = kubectl.run("apply", "-f", "-", stdin=json.dumps(widget("gamma", size=0)), check=False)
+    assert bad.returncode != 0
+    assert 'The Widget "gamma" is invalid: spec.size: Invalid value: 0' in bad.stderr
