@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from controller.kube.objects import SERVICE, Conflict, Obj, Objects
 from controller.kube.ownership import MANAGED_BY, MANAGED_BY_LABEL, OwnerRef, with_owner
+from controller.kube.workloads import canary_selector, primary_selector
 
 ATTEMPTS = 3
 
@@ -64,6 +65,21 @@ class ServicePlan:
     primary_selector: Mapping[str, str]
     canary_selector: Mapping[str, str]
     owner: OwnerRef | None = None
+
+    @classmethod
+    def of(cls, canary: Mapping[str, Any], target: Mapping[str, Any]) -> ServicePlan:
+        """The plan for a stored Canary and its target Deployment (pure)."""
+        meta = canary.get("metadata") or {}
+        spec = canary.get("spec") or {}
+        service = spec.get("service") or {}
+        name = service.get("name") or (spec.get("targetRef") or {}).get("name")
+        if not name:
+            raise ServiceSpecError(f"Canary {meta.get('namespace', '')}/{meta.get('name', '')}: neither "
+                                   "spec.service.name nor spec.targetRef.name is set")
+        return cls(namespace=str(meta.get("namespace", "")), apex=str(name),
+                   port=ServicePort.from_spec(service),
+                   primary_selector=primary_selector(target), canary_selector=canary_selector(target),
+                   owner=OwnerRef.of(canary))
 
     def names(self) -> tuple[str, str, str]:
         """Apex, primary and canary Service names."""

@@ -133,3 +133,15 @@ def test_event_input_is_validated_and_the_fake_aggregates() -> None:
     fake.emit(CANARY_OBJ, "Normal", "Promoted", "done")
     fake.emit(CANARY_OBJ, "Normal", "Promoted", "done")
     assert [(e.reason, e.count) for e in fake.events.values()] == [("Promoted", 2)]
+
+
+def test_service_plan_from_a_canary_and_its_target() -> None:
+    canary = {"apiVersion": "serinus.dev/v1alpha1", "kind": "Canary",
+              "metadata": {"name": "podinfo", "namespace": "shop", "uid": "uid-c"},
+              "spec": {"targetRef": {"name": "podinfo"},
+                       "service": {"name": "web", "port": 80, "targetPort": 9898}}}
+    plan = ServicePlan.of(canary, {"spec": {"selector": {"matchLabels": {"app": "podinfo"}}}})
+    assert plan.names() == ("web", "web-primary", "web-canary")
+    assert (plan.port.port, plan.port.target_port) == (80, 9898)
+    assert plan.primary_selector == {"app": "podinfo-primary"}
+    assert plan.owner == OWNER

@@ -43,3 +43,24 @@ def test_route_target_validates_port_and_names() -> None:
         RouteTarget("shop", "podinfo", 0)
     with pytest.raises(RouterError, match="namespace and a service"):
         RouteTarget("", "podinfo", 80)
+
+
+def test_route_target_from_a_canary_and_its_target() -> None:
+    from controller.routers import route_target
+
+    canary = {"apiVersion": "serinus.dev/v1alpha1", "kind": "Canary",
+              "metadata": {"name": "podinfo", "namespace": "shop", "uid": "u1"},
+              "spec": {"targetRef": {"name": "podinfo"}, "ingressRef": {"name": "web"},
+                       "service": {"port": 9898, "hosts": ["app.example.com"], "gateways": ["gw/public"],
+                                   "gatewayRefs": [{"name": "public", "namespace": "gw"}]}}}
+    deployment = {"spec": {"selector": {"matchLabels": {"app.kubernetes.io/name": "podinfo"}}}}
+    t = route_target(canary, deployment)
+    assert (t.namespace, t.service, t.port, t.ingress_ref) == ("shop", "podinfo", 9898, "web")
+    assert t.gateway_refs == ({"name": "public", "namespace": "gw"},)
+    assert (t.hosts, t.gateways) == (("app.example.com",), ("gw/public",))
+    assert t.owner is not None
+    assert t.owner.uid == "u1"
+    assert t.primary_selector == {"app.kubernetes.io/name": "podinfo-primary"}
+    assert t.canary_selector == {"app.kubernetes.io/name": "podinfo"}
+    with pytest.raises(RouterError, match=r"spec\.service\.port must be an integer"):
+        route_target({**canary, "spec": {"targetRef": {"name": "podinfo"}, "service": {}}})
