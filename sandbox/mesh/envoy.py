@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -83,6 +84,7 @@ class EnvoyMesh:
         self._version = 0
         self._written: dict[Path, str] = {}  # last content per xDS file, so unchanged files are not rewritten
         self._clusters: set[ServicePort] = set()
+        self._apply_lock = threading.Lock()  # apply() may be called from several watch threads
         self.xds_dir = self.workdir / "xds"
         self.eds_dir = self.xds_dir / "eds"
         self.log_path = self.workdir / "envoy.log"
@@ -208,6 +210,10 @@ class EnvoyMesh:
         Returns once Envoy's admin API shows the new endpoints, clusters and routes in effect.
         Invalid route objects raise :class:`~sandbox.mesh.model.MeshConfigError` before anything is written.
         """
+        with self._apply_lock:
+            self._apply(routes, endpoints)
+
+    def _apply(self, routes: Sequence[RouteInput], endpoints: EndpointTable) -> None:
         if self._process is None:
             raise MeshError("Envoy is not running; call start() first")
         vhosts = [

@@ -15,11 +15,13 @@ import pytest
 
 from sandbox.mesh import (
     MeshConfigError,
+    PodAddress,
     ServicePort,
     cluster_name,
     envoyconfig,
     route_configuration,
     routes_from_object,
+    service_endpoints,
 )
 
 PRIMARY = ServicePort("shop", "podinfo-primary", 9898)
@@ -285,3 +287,27 @@ def test_listener_takes_routes_by_rds_so_weight_changes_never_touch_it(tmp_path:
     hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
     assert hcm["rds"]["route_config_name"] == envoyconfig.ROUTE_CONFIG_NAME
     assert hcm["rds"]["config_source"]["path_config_source"]["path"] == str(tmp_path / "rds.json")
+
+
+def test_service_endpoints_follow_ready_selected_pods_and_map_target_ports() -> None:
+    svc = {
+        "kind": "Service",
+        "metadata": {"name": "podinfo-canary", "namespace": "shop"},
+        "spec": {
+            "selector": {"app": "podinfo"},
+            "ports": [{"port": 9898, "targetPort": "http"}, {"port": 80}],
+        },
+    }
+    pods = [
+        PodAddress("shop", {"app": "podinfo"}, "127.0.0.1", 5001, True, {"http": 5001, 9898: 5001}),
+        PodAddress("shop", {"app": "podinfo"}, "127.0.0.1", 5002, False, {"http": 5002}),  # not ready
+        PodAddress("shop", {"app": "other"}, "127.0.0.1", 5003, True),  # not selected
+        PodAddress("prod", {"app": "podinfo"}, "127.0.0.1", 5004, True),  # other namespace
+        PodAddress("shop", {"app": "podinfo", "x": "y"}, "127.0.0.1", 5005, True),  # undeclared: main port
+    ]
+    assert service_endpoints(svc, pods) == {
+        ServicePort("shop", "podinfo-canary", 9898): [("127.0.0.1", 5001), ("127.0.0.1", 5005)],
+        ServicePort("shop", "podinfo-canary", 80): [("127.0.0.1", 5001), ("127.0.0.1", 5005)],
+    }
+    no_selector = {**svc, "spec": {"ports": [{"port": 80}]}}
+    assert service_endpoints(no_selector, pods) == {ServicePort("shop", "podinfo-canary", 80): []}
