@@ -303,3 +303,54 @@ def test_apply_updates_custom_objects_and_crds(kubectl: Kubectl) -> None:
     bad = kubectl.run("apply", "-f", "-", stdin=json.dumps(widget("gamma", size=0)), check=False)
     assert bad.returncode != 0
     assert 'The Widget "gamma" is invalid: spec.size: Invalid value: 0' in bad.stderr
+
+
+INGRESS_AND_RBAC = """
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: podinfo, annotations: {nginx.ingress.kubernetes.io/canary: "false"}}
+spec:
+  ingressClassName: nginx
+  rules:
+  - host: podinfo.example.com
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: podinfo, port: {number: 9898}}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: serinus}
+rules:
+- {apiGroups: [serinus.dev], resources: [canaries], verbs: [get, list, watch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: serinus}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: serinus}
+subjects:
+- {kind: ServiceAccount, name: serinus, namespace: default}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: serinus}
+spec:
+  minAvailable: 1
+  selector: {matchLabels: {app: serinus}}
+"""
+
+
+def test_ingress_rbac_and_pdb_are_built_in(kubectl: Kubectl) -> None:
+    """networking.k8s.io/v1 Ingress (short name ing), rbac.authorization.k8s.io/v1 Role/RoleBinding and
+    policy/v1 PodDisruptionBudget (pdb) are served as on a cluster, so the nginx router and a rendered
+    Helm chart apply without stand-in CRDs."""
+    kubectl.apply(INGRESS_AND_RBAC)
+    ing = json.loads(kubectl.run("get", "ing", "podinfo", "-o", "json").stdout)
+    assert ing["apiVersion"] == "networking.k8s.io/v1"
+    assert ing["metadata"]["generation"] == 1
+    assert ing["spec"]["rules"][0]["host"] == "podinfo.example.com"
+    names = kubectl.run("get", "role,rolebinding,pdb", "-o", "name").stdout.split()
+    assert names == [
+        "role.rbac.authorization.k8s.io/serinus",
+        "rolebinding.rbac.authorization.k8s.io/serinus",
+        "poddisruptionbudget.policy/serinus",
+    ]
