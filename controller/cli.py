@@ -12,14 +12,6 @@ Handler = Callable[[argparse.Namespace], int]
 
 # Commands whose implementation has not landed yet say so and fail: never pretend to work.
 _PENDING: dict[str, str] = {
-    "run": "the operator (issue 5)",
-    "get": "the operator (issue 5)",
-    "explain": "the operator (issue 5)",
-    "promote": "the operator (issue 5)",
-    "abort": "the operator (issue 5)",
-    "retry": "the operator (issue 5)",
-    "suspend": "the operator (issue 5)",
-    "resume": "the operator (issue 5)",
     "sandbox up": "the sandbox (issue 4)",
     "sandbox down": "the sandbox (issue 4)",
     "sandbox demo": "the sandbox demo (issue 7)",
@@ -92,6 +84,92 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--log-format", choices=["json", "text"], default="json", help="log line format")
 
 
+def _run(args: argparse.Namespace) -> int:
+    """Start the operator: kopf with the handlers of ``controller.handlers``, until SIGTERM/SIGINT."""
+    import kopf
+
+    from controller import handlers
+    from controller.operator.logs import configure_logging
+    from controller.operator.runtime import ConfigError, RunConfig
+
+    try:
+        config = RunConfig.from_args(args)
+    except ConfigError as exc:
+        print(f"serinus run: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(config.log_format)
+    registry = kopf.OperatorRegistry()
+    handlers.register(registry, config)
+    kopf.run(
+        registry=registry,
+        standalone=True,
+        clusterwide=not config.namespaces,
+        namespaces=config.namespaces,
+        memo=kopf.Memo(),
+    )
+    return 0
+
+
+def _get(args: argparse.Namespace) -> int:
+    """``serinus get canaries [-n NS | -A]``."""
+    from controller.operator import commands
+
+    try:
+        catalog = commands.KubeCatalog(args.kubeconfig)
+        namespace = (None if args.all_namespaces
+                     else args.namespace or commands.current_namespace(args.kubeconfig))
+        found = catalog.list(namespace)
+    except Exception as exc:
+        print(f"serinus get: {exc}", file=sys.stderr)
+        return 1
+    if not found:
+        where = "any namespace" if namespace is None else f"namespace {namespace}"
+        print(f"No canaries found in {where}.", file=sys.stderr)
+        return 0
+    sys.stdout.write(commands.table(found, args.all_namespaces, commands.now_utc()))
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    """``serinus explain NS/NAME``."""
+    from controller.operator import commands
+
+    try:
+        namespace, name = commands.parse_ref(args.ref)
+        obj = commands.KubeCatalog(args.kubeconfig).get(namespace, name)
+    except commands.BadReference as exc:
+        print(f"serinus explain: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        print(f"serinus explain: {exc}", file=sys.stderr)
+        return 1
+    if obj is None:
+        print(f"serinus explain: no Canary {args.ref}", file=sys.stderr)
+        return 1
+    sys.stdout.write(commands.explain(obj, commands.now_utc()))
+    return 0
+
+
+def _control(args: argparse.Namespace) -> int:
+    """``serinus promote|abort|retry|suspend|resume NS/NAME``."""
+    from controller.operator import commands
+
+    try:
+        namespace, name = commands.parse_ref(args.ref)
+        token = commands.request_control(commands.KubeCatalog(args.kubeconfig), namespace, name, args.action)
+    except commands.BadReference as exc:
+        print(f"serinus {args.action}: {exc}", file=sys.stderr)
+        return 2
+    except commands.NoSuchCanary as exc:
+        print(f"serinus {args.action}: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        print(f"serinus {args.action}: {exc}", file=sys.stderr)
+        return 1
+    print(f"canary {args.ref}: {args.action} requested (token {token}); the controller acts on its next tick")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(
@@ -106,18 +184,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="start the operator (in-cluster credentials, else KUBECONFIG)")
     add_run_arguments(run)
-    run.set_defaults(handler=_pending("run"))
+    run.set_defaults(handler=_run)
 
     get = sub.add_parser("get", help="list canaries, like kubectl get")
     get.add_argument("kind", choices=["canaries", "canary"], help="what to list")
     scope = get.add_mutually_exclusive_group()
     scope.add_argument("-n", "--namespace", help="namespace to list (default: the current one)")
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="list in every namespace")
-    get.set_defaults(handler=_pending("get"))
+    get.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
+    get.set_defaults(handler=_get)
 
     explain = sub.add_parser("explain", help="say in words why a canary is where it is")
     explain.add_argument("ref", metavar="NS/NAME", help="the canary, as namespace/name")
-    explain.set_defaults(handler=_pending("explain"))
+    explain.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
+    explain.set_defaults(handler=_explain)
 
     for name, text in (
         ("promote", "skip the remaining steps and promote the current revision"),
@@ -128,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("ref", metavar="NS/NAME", help="the canary, as namespace/name")
-        cmd.set_defaults(handler=_pending(name))
+        cmd.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
+        cmd.set_defaults(handler=_control, action=name)
 
     sandbox = sub.add_parser("sandbox", help="a whole local environment on one machine")
     sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True, metavar="ACTION")
