@@ -108,13 +108,13 @@ so the controller cannot read Secrets it has not been pointed at by a Canary or 
 - apiGroups: [""]
   resources: ["services"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
-# Events for every transition, through both Event APIs.
+# Events for every transition, through both Event APIs (a repeated event is updated: count + 1).
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["get", "create", "patch"]
+  verbs: ["get", "create", "update", "patch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
-  verbs: ["get", "create", "patch"]
+  verbs: ["get", "create", "update", "patch"]
 # Credentials named by Canaries (source.git.secretRef) and MetricTemplates (provider.secretRef).
 {{- $secrets := concat .Values.git.secretNames .Values.metrics.secretNames | uniq }}
 - apiGroups: [""]

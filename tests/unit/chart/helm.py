@@ -41,41 +41,79 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
     "istio-only": {"providers": {"gatewayapi": False, "istio": True, "smi": False, "nginx": False}},
     "smi-only": {"providers": {"gatewayapi": False, "istio": False, "smi": True, "nginx": False}},
     "nginx-only": {"providers": {"gatewayapi": False, "istio": False, "smi": False, "nginx": True}},
-    "named-secrets": {"git": {"secretNames": ["fleet-git"]}, "metrics": {"secretNames": ["prom-auth", "fleet-git"]}},
-    "lease-elsewhere": {"leaderElection": {"leaseNamespace": "serinus-leases"}, "watchNamespaces": ["team-a"]},
+    "named-secrets": {
+        "git": {"secretNames": ["fleet-git"]},
+        "metrics": {"secretNames": ["prom-auth", "fleet-git"]},
+    },
+    "lease-elsewhere": {
+        "leaderElection": {"leaseNamespace": "serinus-leases"},
+        "watchNamespaces": ["team-a"],
+    },
     "webhook-secret": {"git": {"webhook": {"secretName": "git-hook", "secretKey": "hmac"}}},
     # Every option at once: the strict lint combination.
     "everything": {
         "fullnameOverride": "serinus-ctl",
-        "image": {"repository": "registry.example/serinus", "tag": "0.1.0",
-                  "digest": "sha256:" + "ab" * 32, "pullPolicy": "Always"},
+        "image": {
+            "repository": "registry.example/serinus",
+            "tag": "0.1.0",
+            "digest": "sha256:" + "ab" * 32,
+            "pullPolicy": "Always",
+        },
         "imagePullSecrets": [{"name": "regcred"}],
         "replicaCount": 3,
         "leaderElection": {"enabled": True, "leaseName": "serinus-lock", "leaseNamespace": "serinus-leases"},
         "watchNamespaces": ["team-a", "team-b", "team-c"],
         "providers": {"gatewayapi": True, "istio": True, "smi": True, "nginx": True},
-        "metrics": {"port": 9090, "server": "https://prometheus.example:9091/prefix",
-                    "allowlist": ["http://thanos.monitoring:9090", "https://mimir.example/prometheus"],
-                    "secretNames": ["prom-auth"]},
-        "git": {"author": "Release Bot <release-bot@example.org>", "cacheDir": "/cache/git",
-                "cacheSizeLimit": "2Gi", "secretNames": ["fleet-git", "fleet-ssh"],
-                "webhook": {"envName": "HOOK_SECRET", "secretName": "git-hook", "secretKey": "hmac"}},
+        "metrics": {
+            "port": 9090,
+            "server": "https://prometheus.example:9091/prefix",
+            "allowlist": ["http://thanos.monitoring:9090", "https://mimir.example/prometheus"],
+            "secretNames": ["prom-auth"],
+        },
+        "git": {
+            "author": "Release Bot <release-bot@example.org>",
+            "cacheDir": "/cache/git",
+            "cacheSizeLimit": "2Gi",
+            "secretNames": ["fleet-git", "fleet-ssh"],
+            "webhook": {"envName": "HOOK_SECRET", "secretName": "git-hook", "secretKey": "hmac"},
+        },
         "tick": "1s500ms",
         "logFormat": "text",
         "serviceAccount": {"create": True, "name": "serinus-sa", "annotations": {"example.org/role": "ctl"}},
-        "service": {"type": "ClusterIP", "metricsPort": 8443, "webhookPort": 8081,
-                    "annotations": {"example.org/scrape": "true"}},
-        "serviceMonitor": {"enabled": True, "interval": "15s", "scrapeTimeout": "5s",
-                           "labels": {"release": "kube-prometheus"}},
+        "service": {
+            "type": "ClusterIP",
+            "metricsPort": 8443,
+            "webhookPort": 8081,
+            "annotations": {"example.org/scrape": "true"},
+        },
+        "serviceMonitor": {
+            "enabled": True,
+            "interval": "15s",
+            "scrapeTimeout": "5s",
+            "labels": {"release": "kube-prometheus"},
+        },
         "podDisruptionBudget": {"enabled": True, "minAvailable": 2},
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
         "securityContext": {"runAsUser": 20000, "runAsGroup": 20000, "fsGroup": 20000},
         "podAnnotations": {"example.org/team": "platform"},
         "podLabels": {"team": "platform"},
         "nodeSelector": {"kubernetes.io/os": "linux"},
-        "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "platform", "effect": "NoSchedule"}],
-        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-            {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}]}}},
+        "tolerations": [
+            {"key": "dedicated", "operator": "Equal", "value": "platform", "effect": "NoSchedule"}
+        ],
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}
+                            ]
+                        }
+                    ]
+                }
+            }
+        },
         "priorityClassName": "system-cluster-critical",
     },
 }
@@ -102,8 +140,9 @@ def run_helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]
             "HELM_CONFIG_HOME": f"{home}/config",
             "HELM_DATA_HOME": f"{home}/data",
         }
-        proc = subprocess.run([str(helm_binary()), *args], capture_output=True, text=True, env=env,
-                              timeout=60, check=False)
+        proc = subprocess.run(
+            [str(helm_binary()), *args], capture_output=True, text=True, env=env, timeout=60, check=False
+        )
     if check and proc.returncode != 0:
         raise AssertionError(f"helm {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
     return proc
@@ -119,21 +158,30 @@ def _values_file(values: Mapping[str, Any], directory: str) -> str:
 @functools.lru_cache(maxsize=64)
 def _template(values_json: str, namespace: str, include_crds: bool) -> str:
     with tempfile.TemporaryDirectory(prefix="serinus-values-") as tmp:
-        args = ["template", RELEASE, str(CHART), "--namespace", namespace,
-                "-f", _values_file(json.loads(values_json), tmp)]
+        args = [
+            "template",
+            RELEASE,
+            str(CHART),
+            "--namespace",
+            namespace,
+            "-f",
+            _values_file(json.loads(values_json), tmp),
+        ]
         if include_crds:
             args.append("--include-crds")
         return run_helm(*args).stdout
 
 
-def render_text(values: Mapping[str, Any] | None = None, namespace: str = NAMESPACE,
-                include_crds: bool = False) -> str:
+def render_text(
+    values: Mapping[str, Any] | None = None, namespace: str = NAMESPACE, include_crds: bool = False
+) -> str:
     """`helm template` of the chart with `values`, as text."""
     return _template(json.dumps(values or {}, sort_keys=True), namespace, include_crds)
 
 
-def render(values: Mapping[str, Any] | None = None, namespace: str = NAMESPACE,
-           include_crds: bool = False) -> list[Manifest]:
+def render(
+    values: Mapping[str, Any] | None = None, namespace: str = NAMESPACE, include_crds: bool = False
+) -> list[Manifest]:
     """`helm template` of the chart with `values`, parsed: one dict per non-empty document."""
     docs = yaml.safe_load_all(render_text(values, namespace, include_crds))
     return [doc for doc in docs if doc is not None]
@@ -142,8 +190,16 @@ def render(values: Mapping[str, Any] | None = None, namespace: str = NAMESPACE,
 def render_error(values: Mapping[str, Any]) -> str:
     """The error helm prints when it refuses `values`; fails the test if helm renders them."""
     with tempfile.TemporaryDirectory(prefix="serinus-values-") as tmp:
-        proc = run_helm("template", RELEASE, str(CHART), "--namespace", NAMESPACE,
-                        "-f", _values_file(values, tmp), check=False)
+        proc = run_helm(
+            "template",
+            RELEASE,
+            str(CHART),
+            "--namespace",
+            NAMESPACE,
+            "-f",
+            _values_file(values, tmp),
+            check=False,
+        )
     assert proc.returncode != 0, f"helm accepted values it should refuse: {values}"
     return proc.stderr
 

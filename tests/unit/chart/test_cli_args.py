@@ -85,7 +85,10 @@ def test_every_run_flag_is_set_by_the_chart() -> None:
     flags = {opt for action in run._actions for opt in action.option_strings}
     flags -= {"--identity"}
     rendered: set[str] = set()
-    for values in (COMBINATIONS["everything"], COMBINATIONS["cluster-wide"],
-                   COMBINATIONS["single-no-leader-election"]):
+    for values in (
+        COMBINATIONS["everything"],
+        COMBINATIONS["cluster-wide"],
+        COMBINATIONS["single-no-leader-election"],
+    ):
         rendered |= {a.split("=", 1)[0] for a in controller_container(render(values))["args"][1:]}
     assert flags == rendered, f"flags of serinus run the chart never sets: {sorted(flags - rendered)}"

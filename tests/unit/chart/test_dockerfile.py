@@ -43,7 +43,7 @@ def final_stage() -> list[tuple[str, str]]:
     steps = instructions()
     starts = [i for i, (word, _) in enumerate(steps) if word == "FROM"]
     assert starts, "the Dockerfile has no FROM"
-    return steps[starts[-1]:]
+    return steps[starts[-1] :]
 
 
 def exec_form(text: str) -> list[str]:
@@ -95,24 +95,34 @@ def test_entrypoint_and_cmd_are_the_charts_command() -> None:
     assert container["args"][0] == exec_form(cmd[-1])[0]
 
 
-@pytest.mark.parametrize("pattern", [
-    r"(?i)\b(password|passwd|token|secret|api[_-]?key)\s*=",
-    r"(?i)-----BEGIN [A-Z ]*PRIVATE KEY-----",
-    r"(?i)\bARG\s+\w*(PASSWORD|TOKEN|SECRET)\w*",
-    r"(?i)\bENV\s+\w*(PASSWORD|TOKEN|SECRET)\w*",
-])
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"(?i)\b(password|passwd|token|secret|api[_-]?key)\s*=",
+        r"(?i)-----BEGIN [A-Z ]*PRIVATE KEY-----",
+        r"(?i)\bARG\s+\w*(PASSWORD|TOKEN|SECRET)\w*",
+        r"(?i)\bENV\s+\w*(PASSWORD|TOKEN|SECRET)\w*",
+    ],
+)
 def test_no_secret_is_baked_into_the_image(pattern: str) -> None:
     assert not re.search(pattern, DOCKERFILE.read_text()), f"the Dockerfile matches {pattern}"
 
 
 def test_only_the_package_sources_reach_the_build_context() -> None:
     """The .dockerignore starts from nothing, so .git, .venv, kubeconfigs or keys never enter the build."""
-    lines = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
+    lines = [
+        line.strip()
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert lines[0] == "**"
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
     assert allowed == {"pyproject.toml", "README.md", "controller", "analysis", "sandbox"}
     # COPY SRC... DEST from the build context: every word but the last is a source path.
-    copied = {part.removeprefix("./").rstrip("/") for word, args in instructions()
-              if word == "COPY" and "--from" not in args for part in args.split()[:-1]}
+    copied = {
+        part.removeprefix("./").rstrip("/")
+        for word, args in instructions()
+        if word == "COPY" and "--from" not in args
+        for part in args.split()[:-1]
+    }
     assert copied <= allowed, f"COPY of paths the .dockerignore excludes: {sorted(copied - allowed)}"

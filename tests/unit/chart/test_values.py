@@ -69,16 +69,20 @@ def test_every_schema_property_has_a_default_in_values_yaml_and_a_description() 
     present = set(value_paths(VALUES))
     missing = sorted(p for p, _ in schema_paths(SCHEMA) if p not in present and p != "global")
     assert not missing, f"schema properties without a documented default in values.yaml: {missing}"
-    undescribed = sorted(p for p, s in schema_paths(SCHEMA) if "description" not in s
-                         and not p.startswith("resources."))
+    undescribed = sorted(
+        p for p, s in schema_paths(SCHEMA) if "description" not in s and not p.startswith("resources.")
+    )
     assert not undescribed, f"schema properties without a description: {undescribed}"
 
 
 def test_every_value_has_a_comment_right_above_it() -> None:
     keys = commented_keys()
     assert set(keys) >= {p for p in value_paths(VALUES)}, "the line parser missed keys of values.yaml"
-    leaves = [p for p in value_paths(VALUES) if not isinstance(lookup(p), dict) or not lookup(p)
-              or p in KUBERNETES_TYPED]
+    leaves = [
+        p
+        for p in value_paths(VALUES)
+        if not isinstance(lookup(p), dict) or not lookup(p) or p in KUBERNETES_TYPED
+    ]
     undocumented = sorted(p for p in leaves if not keys[p])
     assert not undocumented, f"values.yaml values without a comment: {undocumented}"
     assert len(leaves) > 40
@@ -93,9 +97,11 @@ def lookup(path: str) -> Any:
 
 def test_the_schema_refuses_unknown_keys_everywhere() -> None:
     """A misspelt value (replicacount, leaderElection.enable) must fail, not be silently ignored."""
-    open_objects = sorted(p for p, s in schema_paths(SCHEMA)
-                          if s.get("type") == "object" and "properties" in s
-                          and s.get("additionalProperties") is not False)
+    open_objects = sorted(
+        p
+        for p, s in schema_paths(SCHEMA)
+        if s.get("type") == "object" and "properties" in s and s.get("additionalProperties") is not False
+    )
     assert SCHEMA["additionalProperties"] is False
     assert not open_objects, f"schema objects accepting unknown keys: {open_objects}"
 
