@@ -110,7 +110,7 @@ class GitRepositories:
         history_depth: int = 50,
         push_attempts: int = 8,
         backoff: float = 0.1,
-        max_backoff: float = 2.0,
+        max_backoff: float = 1.0,
         extra_env: dict[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -365,11 +365,15 @@ class GitRepositories:
         return GitReadError(kind, message)
 
     def _plan(self, remote: _Remote, source: GitSource, request: RevertRequest) -> RevertResult | NewFile:
+        # Fetch straight away (no ls-remote first): the shorter the time from reading the tip to pushing,
+        # the better the odds against concurrent writers.
         remote.heads_at = float("-inf")
-        tip = self._tip(remote, source.branch)
-        if tip is None:
-            return RevertResult(RevertOutcome.FAILED, message=f"branch {source.branch} not found")
-        self._fetch(remote, depth=self.history_depth, branches=[source.branch])
+        try:
+            self._fetch(remote, depth=self.history_depth, branches=[source.branch])
+        except GitCommandError as exc:
+            if "couldn't find remote ref" in exc.stderr:
+                return RevertResult(RevertOutcome.FAILED, message=f"branch {source.branch} not found")
+            raise
         tip = remote.fetched[source.branch]
         with self._repo(remote) as repo:
             history = [
