@@ -8,7 +8,6 @@ Git is ``FakeGit``: a branch as a list of commits, with reverts found again by t
 
 from __future__ import annotations
 
-import copy
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -226,14 +225,15 @@ class World:
 
     def settle(self, broken: tuple[str, ...] = ()) -> None:
         """Play the Deployment controller: every Deployment not in ``broken`` rolls out and is ready."""
-        for (res, ns, name), obj in list(self.objects.objects.items()):
+        for (res, _ns, name), obj in list(self.objects.objects.items()):
             if res != DEPLOYMENT or name in broken:
                 continue
             replicas = int(obj["spec"].get("replicas", 1))
             status = {"observedGeneration": obj["metadata"]["generation"], "replicas": replicas,
                       "updatedReplicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas}
-            if obj.get("status") != status:
-                self.objects.replace_status(res, ns, name, {**copy.deepcopy(obj), "status": status})
+            # Written straight into the store: the Deployment controller is not the operator under test,
+            # so its writes neither pass through fault injection nor count as the operator's writes.
+            obj["status"] = status
 
     def image(self, name: str) -> str:
         return str(self.get(DEPLOYMENT, name)["spec"]["template"]["spec"]["containers"][0]["image"])
