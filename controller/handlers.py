@@ -37,13 +37,13 @@ log = logging.getLogger("serinus.handlers")
 def register(registry: kopf.OperatorRegistry, config: RunConfig) -> None:
     """Register the operator's handlers with ``config`` (the timer interval is ``config.tick``)."""
 
-    @kopf.on.login(registry=registry)
+    @kopf.on.login(id="login", registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         """Log in as the ``kubernetes`` client would (in-cluster, else KUBECONFIG)."""
         info: kopf.ConnectionInfo | None = kopf.login_via_client(**kwargs)
         return info
 
-    @kopf.on.startup(registry=registry)
+    @kopf.on.startup(id="startup", registry=registry)
     def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
         """Configure kopf, build the adapters once, start the HTTP endpoint and leader election."""
         settings.peering.standalone = True
@@ -59,19 +59,19 @@ def register(registry: kopf.OperatorRegistry, config: RunConfig) -> None:
         memo["runtime"] = runtime
         runtime.start()
 
-    @kopf.on.cleanup(registry=registry)
+    @kopf.on.cleanup(id="cleanup", registry=registry)
     def cleanup(memo: Any, **_: Any) -> None:
         """Release the Lease and stop the HTTP endpoint."""
         runtime: Runtime | None = memo.get("runtime")
         if runtime is not None:
             runtime.stop()
 
-    @kopf.index(GROUP, VERSION, "metrictemplates", registry=registry)
+    @kopf.index(GROUP, VERSION, "metrictemplates", id="metric_templates", registry=registry)
     def metric_templates(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
         """MetricTemplates by ``(namespace, name)``."""
         return {(namespace, name): {"metadata": dict(body.metadata), "spec": dict(body.spec)}}
 
-    @kopf.timer(GROUP, VERSION, "canaries", interval=config.tick, registry=registry)
+    @kopf.timer(GROUP, VERSION, "canaries", id="tick", interval=config.tick, registry=registry)
     def tick(namespace: str | None, name: str, memo: Any, **kwargs: Any) -> None:
         """One reconcile tick (the reconciler writes nothing on a follower)."""
         runtime: Runtime = memo["runtime"]
@@ -82,7 +82,7 @@ def register(registry: kopf.OperatorRegistry, config: RunConfig) -> None:
         except Exception as exc:  # the API server is unreachable or similar: log, try at the next tick
             log.warning("tick failed: %s", exc, extra={"canary": f"{namespace}/{name}", "error": str(exc)})
 
-    @kopf.on.delete(GROUP, VERSION, "canaries", registry=registry)
+    @kopf.on.delete(GROUP, VERSION, "canaries", id="deleted", registry=registry)
     def deleted(namespace: str | None, name: str, memo: Any, **kwargs: Any) -> None:
         """Run the core's Terminating flow to ``Finalize``; then kopf removes its finalizer."""
         runtime: Runtime = memo["runtime"]
