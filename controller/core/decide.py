@@ -333,21 +333,16 @@ def classify(
             f"aborted by `serinus abort`: rolling {current.describe()} back",
             failure="aborted by a person with `serinus abort`",
         )
-    if manual is ManualAction.RETRY:
-        image = _retry_image(st, obs)
-        if image:
-            if declared is not None and declared.image == image and image != promoted_image:
-                return Event.RETRY, Facts(
-                    f"retry requested: quarantine of {image} lifted, running it again",
-                    revision=declared,
-                    image=image,
-                )
-            now_declared = declared.image if declared is not None else "nothing readable"
-            return Event.RETRY_UNDECLARED, Facts(
-                f"retry requested: quarantine of {image} lifted; Git declares {now_declared}, "
-                f"so commit {image} again to run it",
-                image=image,
-            )
+    retry_image = _retry_image(st, obs) if manual is ManualAction.RETRY else ""
+    # A paused run is retried on its revision even while Git cannot be read (it was declared when
+    # last seen; a different declaration read later starts its own run).
+    rerun = declared if declared is not None else (current if phase is Phase.PAUSED else None)
+    if retry_image and rerun is not None and rerun.image == retry_image != promoted_image:
+        return Event.RETRY, Facts(
+            f"retry requested: quarantine of {retry_image} lifted, running it again",
+            revision=rerun,
+            image=retry_image,
+        )
 
     if declared is not None:
         if declared.image == promoted_image:
@@ -382,6 +377,13 @@ def classify(
                 revision=declared,
             )
 
+    if retry_image:  # Git declares something else: lift the quarantine, a new commit runs it
+        now_declared = declared.image if declared is not None else "nothing readable"
+        return Event.RETRY_UNDECLARED, Facts(
+            f"retry requested: quarantine of {retry_image} lifted; Git declares {now_declared}, "
+            f"so commit {retry_image} again to run it",
+            image=retry_image,
+        )
     if phase is Phase.WAITING:
         return _classify_waiting(spec, st, obs, now)
     if phase in (Phase.PROGRESSING, Phase.WAITING_PROMOTION):
@@ -867,7 +869,7 @@ TRANSITIONS: Mapping[tuple[Phase, Event], Transition] = {
     ),
     # Manual controls.
     **_to(_RUN + _REST, Event.RETRY, Phase.WAITING, (_lift_quarantine, _start_run)),
-    **_same((Phase.PAUSED, Phase.FAILED), Event.RETRY_UNDECLARED, (_lift_quarantine,)),
+    (Phase.FAILED, Event.RETRY_UNDECLARED): Transition(Phase.FAILED, (_lift_quarantine,)),
     **_to(_RUN, Event.MANUAL_ABORT, Phase.FAILED, (_rollback(RollbackCause.MANUAL_ABORT),), warning=True),
     (Phase.PAUSED, Event.PROMOTE_REQUESTED): Transition(Phase.PROGRESSING, (_resume,)),
     # 3. Start: confirm-rollout gate, apply the revision, wait for the target.
@@ -943,7 +945,8 @@ def _consume_manual(
     fresh = [m for m in obs.manual if m.token and tokens.get(m.action.value) != m.token]
     suspended = st.suspended
     notes: list[Action] = []
-    for request in fresh:
+    # Tokens are the CLI's timestamps: when both suspend and resume are new, the later one wins.
+    for request in sorted(fresh, key=lambda m: m.token):
         if request.action in (ManualAction.SUSPEND, ManualAction.RESUME):
             tokens[request.action.value] = request.token
             suspended = request.action is ManualAction.SUSPEND
@@ -954,7 +957,8 @@ def _consume_manual(
         return st, None, notes  # other controls wait until the Canary is resumed
     chosen: ManualAction | None = None
     promote = st.promote_requested
-    for request in fresh:
+    # Tokens are the CLI's timestamps: when both suspend and resume are new, the later one wins.
+    for request in sorted(fresh, key=lambda m: m.token):
         if request.action in (ManualAction.SUSPEND, ManualAction.RESUME):
             continue
         tokens[request.action.value] = request.token

@@ -43,7 +43,11 @@ class ManualAction(enum.StrEnum):
 
 @dataclass(frozen=True)
 class ManualRequest:
-    """A manual control with its token; a token is consumed once (recorded in ``status.manualTokens``)."""
+    """A manual control with its token; a token is consumed once (recorded in ``status.manualTokens``).
+
+    The CLI writes the time of the request as the token (RFC 3339, UTC), so tokens order in time:
+    when ``suspend`` and ``resume`` are both new, the later one wins.
+    """
 
     action: ManualAction
     token: str

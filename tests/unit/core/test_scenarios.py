@@ -266,7 +266,7 @@ def test_suspend_stops_everything_and_resume_continues() -> None:
     world.request(ManualAction.SUSPEND)
     decisions = world.run(10)
     assert decisions[0].event is Event.SUSPENDED
-    assert all(not [a for a in d.actions if not a.__class__.__name__ == "EmitEvent"] for d in decisions)
+    assert all(not [a for a in d.actions if a.__class__.__name__ != "EmitEvent"] for d in decisions)
     assert world.current().canary_weight == 20
     cond = world.current().condition("Suspended")
     assert cond is not None and cond.status == "True"
@@ -291,7 +291,9 @@ def test_progress_deadline_rolls_back() -> None:
     world.commit("app:2")
     world.run_until(_at_rest, limit=30)
     deadline = next(d for d in world.decisions if d.event is Event.DEADLINE_EXCEEDED)
-    assert any(isinstance(a, PushRevert) and a.cause is RollbackCause.PROGRESS_DEADLINE for a in deadline.actions)
+    assert any(
+        isinstance(a, PushRevert) and a.cause is RollbackCause.PROGRESS_DEADLINE for a in deadline.actions
+    )
     assert world.declared is not None and world.declared.image == "app:1"
 
 
@@ -308,9 +310,7 @@ def test_target_losing_readiness_mid_run_routes_to_primary_and_recovers() -> Non
 
 def test_confirm_rollout_gate_holds_in_waiting() -> None:
     hooks = [{"name": "gate", "type": "confirm-rollout", "url": "http://gate/"}]
-    spec = make_spec(
-        {"interval": "10s", "threshold": 2, "stepWeight": 50, "metrics": [], "webhooks": hooks}
-    )
+    spec = make_spec({"interval": "10s", "threshold": 2, "stepWeight": 50, "metrics": [], "webhooks": hooks})
     world = bootstrapped(spec)
     world.hooks[WebhookType.CONFIRM_ROLLOUT] = False
     world.commit("app:2")
@@ -364,8 +364,14 @@ def test_skip_analysis_promotes_once_the_target_is_ready() -> None:
 
 
 def test_blue_green_runs_iterations_at_zero_weight_then_switches() -> None:
-    spec = make_spec({"interval": "10s", "iterations": 3, "metrics": [
-        {"name": "request-success-rate", "thresholdRange": {"min": 99}}]}, provider="kubernetes")
+    spec = make_spec(
+        {
+            "interval": "10s",
+            "iterations": 3,
+            "metrics": [{"name": "request-success-rate", "thresholdRange": {"min": 99}}],
+        },
+        provider="kubernetes",
+    )
     world = bootstrapped(spec)
     world.commit("app:2")
     world.run_until(lambda w: _phase(w) is Phase.PROMOTING, limit=30)
@@ -376,8 +382,15 @@ def test_blue_green_runs_iterations_at_zero_weight_then_switches() -> None:
 
 
 def test_ab_testing_routes_by_match_only_while_the_target_is_ready() -> None:
-    spec = make_spec({"interval": "10s", "iterations": 4, "match": [{"headers": {"x-canary": {"exact": "1"}}}],
-                      "metrics": []}, provider="istio")
+    spec = make_spec(
+        {
+            "interval": "10s",
+            "iterations": 4,
+            "match": [{"headers": {"x-canary": {"exact": "1"}}}],
+            "metrics": [],
+        },
+        provider="istio",
+    )
     world = bootstrapped(spec)
     world.commit("app:2")
     world.run_until(lambda w: w.mesh_match, limit=30)
@@ -399,11 +412,87 @@ def test_deletion_with_revert_on_deletion_restores_the_target() -> None:
 
 def test_no_metric_query_or_webhook_call_when_nothing_is_due() -> None:
     hooks = [{"name": "load", "type": "rollout", "url": "http://load/"}]
-    spec = make_spec({"interval": "1m", "stepWeight": 50, "maxWeight": 50, "webhooks": hooks,
-                      "metrics": [{"name": "request-success-rate", "thresholdRange": {"min": 99}}]})
+    spec = make_spec(
+        {
+            "interval": "1m",
+            "stepWeight": 50,
+            "maxWeight": 50,
+            "webhooks": hooks,
+            "metrics": [{"name": "request-success-rate", "thresholdRange": {"min": 99}}],
+        }
+    )
     world = bootstrapped(spec)
     world.commit("app:2")
     world.run_until(lambda w: _phase(w) is Phase.SUCCEEDED, limit=60)
     # 10 s ticks, 1 m interval: checks at weight 50 only, once per minute.
     assert world.metric_queries == 1
     assert world.webhook_calls.count(WebhookType.ROLLOUT) == 1
+
+
+def test_retry_of_a_paused_run_works_while_git_is_unreadable() -> None:
+    world = bootstrapped(make_spec())
+    world.verdict = lambda _t: Verdict.INCONCLUSIVE
+    world.commit("app:2")
+    world.run_until(lambda w: _phase(w) is Phase.PAUSED, limit=30)
+    world.git_broken = True
+    world.verdict = lambda _t: Verdict.PASS
+    world.request(ManualAction.RETRY)
+    assert world.tick().event is Event.RETRY
+    world.run_until(lambda w: _phase(w) is Phase.SUCCEEDED, limit=40)
+    assert world.primary.image == "app:2"
+
+
+def test_retry_wins_over_the_quarantine_revert_when_git_declares_the_image_again() -> None:
+    world = bootstrapped(make_spec())
+    world.verdict = lambda _t: Verdict.FAIL
+    world.commit("app:2")
+    world.run_until(_at_rest, limit=40)
+    world.verdict = lambda _t: Verdict.PASS
+    world.commit("app:2")
+    world.request(ManualAction.RETRY)
+    assert world.tick().event is Event.RETRY
+    world.run_until(lambda w: _phase(w) is Phase.SUCCEEDED, limit=40)
+    assert len(world.reverts_written) == 1 and world.primary.image == "app:2"
+
+
+def test_quarantine_without_git_revert_refuses_the_image_and_says_so() -> None:
+    world = bootstrapped(make_spec(rollback={"git": "none"}))
+    world.verdict = lambda _t: Verdict.FAIL
+    world.commit("app:2")
+    world.run_until(lambda w: _phase(w) is Phase.FAILED, limit=40)
+    world.commit("app:3")
+    world.verdict = lambda _t: Verdict.PASS
+    world.run_until(lambda w: _phase(w) is Phase.SUCCEEDED, limit=40)
+    world.commit("app:2")
+    decisions = world.run(4)
+    assert decisions[0].event is Event.QUARANTINED_REVISION
+    assert all(d.event is Event.IDLE for d in decisions[1:])
+    assert world.primary.image == "app:3" and world.target.replicas == 0 and not world.reverts_written
+    cond = world.current().condition("Quarantined")
+    assert cond is not None and cond.status == "True" and "app:2" in cond.message
+
+
+def test_a_newer_commit_supersedes_a_pending_revert() -> None:
+    world = bootstrapped(make_spec())
+    world.verdict = lambda _t: Verdict.FAIL
+    world.commit("app:2")
+    world.run_until(lambda w: w.current().failed_checks == 2, limit=40)
+    while _phase(world) is not Phase.FAILED:
+        world.tick(crash=0)  # the revert is decided and recorded, but the process dies before pushing
+    world.commit("app:3")  # a newer commit lands before the revert is pushed
+    world.verdict = lambda _t: Verdict.PASS
+    world.run_until(lambda w: _phase(w) is Phase.SUCCEEDED, limit=40)
+    assert world.declared is not None and world.declared.image == "app:3" == world.primary.image
+    assert world.current().pending_revert is None and not world.reverts_written
+    reasons = [getattr(a, "reason", "") for d in world.decisions for a in d.actions]
+    assert "RevertSuperseded" in reasons
+
+
+def test_promotion_under_way_finishes_before_a_newer_commit_starts_its_run() -> None:
+    world = bootstrapped(make_spec())
+    world.commit("app:2")
+    world.run_until(lambda w: _phase(w) is Phase.PROMOTING, limit=40)
+    world.commit("app:3")
+    world.run_until(lambda w: _phase(w) is Phase.SUCCEEDED, limit=10)
+    assert world.primary.image == "app:2"
+    world.run_until(lambda w: _phase(w) is Phase.SUCCEEDED and w.primary.image == "app:3", limit=40)

@@ -62,24 +62,39 @@ def test_the_design_example_parses_with_its_values() -> None:
                 },
             ],
             "webhooks": [
-                {"name": "load", "type": "rollout", "url": "http://loadtester/", "timeout": "10s",
-                 "metadata": {"cmd": "hey ..."}},
+                {
+                    "name": "load",
+                    "type": "rollout",
+                    "url": "http://loadtester/",
+                    "timeout": "10s",
+                    "metadata": {"cmd": "hey ..."},
+                },
             ],
         },
         progressDeadlineSeconds=600,
         rollback={"git": "revert"},
     )
-    body["spec"]["source"]["git"].update({"container": "podinfo", "interval": "30s", "secretRef": {"name": "fleet-git"}})
+    body["spec"]["source"]["git"].update(
+        {"container": "podinfo", "interval": "30s", "secretRef": {"name": "fleet-git"}}
+    )
     spec = parse_canary(body)
     assert (spec.name, spec.namespace, spec.key) == ("podinfo", "shop", "shop/podinfo")
     assert spec.source.secret_ref == "fleet-git" and spec.source.interval == 30.0
     a = spec.analysis
-    assert (a.interval, a.threshold, a.step_weight, a.max_weight, a.strategy) == (60.0, 5, 10, 50, Strategy.CANARY)
+    assert (a.interval, a.threshold, a.step_weight, a.max_weight, a.strategy) == (
+        60.0,
+        5,
+        10,
+        50,
+        Strategy.CANARY,
+    )
     assert a.metrics[0].builtin and a.metrics[0].threshold_range == Range(min=99)
     assert a.metrics[1].template_ref == ObjectRef("latency", "shop")
     assert a.metrics[1].template_variables == {"quantile": "0.99"}
     assert a.webhooks[0].type is WebhookType.ROLLOUT and a.webhooks[0].metadata == {"cmd": "hey ..."}
-    assert spec.rollback.git is RollbackGit.REVERT and spec.service.gateway_refs == (ObjectRef("public", "gateway"),)
+    assert spec.rollback.git is RollbackGit.REVERT and spec.service.gateway_refs == (
+        ObjectRef("public", "gateway"),
+    )
 
 
 def test_defaults_follow_flagger() -> None:
@@ -87,7 +102,13 @@ def test_defaults_follow_flagger() -> None:
     spec = parse_canary(body)
     a = spec.analysis
     assert (a.interval, a.threshold, a.max_weight, a.iterations, a.min_requests, a.inconclusive_limit) == (
-        60.0, 1, 100, 0, 0, 10)
+        60.0,
+        1,
+        100,
+        0,
+        0,
+        10,
+    )
     assert spec.progress_deadline_seconds == 60  # set by the fixture
     assert parse_canary(_with("spec.progressDeadlineSeconds", DELETE)).progress_deadline_seconds == 600
     assert spec.source.branch == "main" and spec.source.container == ""
@@ -119,31 +140,64 @@ def test_default_provider_stands_in_for_an_absent_one() -> None:
         ("spec.analysis.minRequests", -5, ("spec.analysis.minRequests", "must be >= 0, got -5")),
         ("spec.analysis.inconclusiveLimit", 0, ("spec.analysis.inconclusiveLimit", "must be >= 1, got 0")),
         ("spec.analysis.interval", "500ms", ("spec.analysis.interval", 'must be at least 1s, got "500ms"')),
-        ("spec.analysis.interval", 30,
-         ("spec.analysis.interval", 'must be a duration string like "30s" or "1m", got a number')),
-        ("spec.analysis.interval", "soon",
-         ("spec.analysis.interval",
-          '"soon" is not a duration; expected a number with a unit, like "30s", "1m" or "1h30m"')),
-        ("spec.provider", "foo",
-         ("spec.provider", 'unknown provider "foo" (known: gatewayapi, istio, smi, nginx, kubernetes)')),
+        (
+            "spec.analysis.interval",
+            30,
+            ("spec.analysis.interval", 'must be a duration string like "30s" or "1m", got a number'),
+        ),
+        (
+            "spec.analysis.interval",
+            "soon",
+            (
+                "spec.analysis.interval",
+                '"soon" is not a duration; expected a number with a unit, like "30s", "1m" or "1h30m"',
+            ),
+        ),
+        (
+            "spec.provider",
+            "foo",
+            ("spec.provider", 'unknown provider "foo" (known: gatewayapi, istio, smi, nginx, kubernetes)'),
+        ),
         ("spec.rollback.git", "reset", ("spec.rollback.git", 'must be "revert" or "none", got "reset"')),
         ("spec.progressDeadlineSeconds", 0, ("spec.progressDeadlineSeconds", "must be >= 1, got 0")),
         ("spec.skipAnalysis", "yes", ("spec.skipAnalysis", "must be true or false, got a string")),
-        ("spec.targetRef.kind", "DaemonSet", ("spec.targetRef.kind", 'only Deployment is supported, got "DaemonSet"')),
+        (
+            "spec.targetRef.kind",
+            "DaemonSet",
+            ("spec.targetRef.kind", 'only Deployment is supported, got "DaemonSet"'),
+        ),
         ("spec.targetRef.name", DELETE, ("spec.targetRef.name", "required")),
         ("spec.targetRef", DELETE, ("spec.targetRef", "required")),
-        ("spec.source.git.url", "ftp://x/y.git",
-         ("spec.source.git.url", 'must start with one of https://, ssh://, git://, file://, got "ftp://x/y.git"')),
-        ("spec.source.git.path", "../etc/passwd",
-         ("spec.source.git.path", 'must be a path inside the repository (relative, no ".."), got "../etc/passwd"')),
+        (
+            "spec.source.git.url",
+            "ftp://x/y.git",
+            (
+                "spec.source.git.url",
+                'must start with one of https://, ssh://, git://, file://, got "ftp://x/y.git"',
+            ),
+        ),
+        (
+            "spec.source.git.path",
+            "../etc/passwd",
+            (
+                "spec.source.git.path",
+                'must be a path inside the repository (relative, no ".."), got "../etc/passwd"',
+            ),
+        ),
         ("spec.source.git.path", DELETE, ("spec.source.git.path", "required")),
         ("spec.source.git.interval", "0s", ("spec.source.git.interval", 'must be at least 1s, got "0s"')),
         ("spec.source.git", DELETE, ("spec.source.git", "required")),
         ("spec.service.port", 70000, ("spec.service.port", "must be 1..65535, got 70000")),
         ("spec.service.port", DELETE, ("spec.service.port", "required")),
         ("spec.service.targetPort", 0, ("spec.service.targetPort", "must be 1..65535, got 0")),
-        ("spec.service.gatewayRefs", [],
-         ("spec.service.gatewayRefs", "required with provider gatewayapi (Gateways the HTTPRoute attaches to)")),
+        (
+            "spec.service.gatewayRefs",
+            [],
+            (
+                "spec.service.gatewayRefs",
+                "required with provider gatewayapi (Gateways the HTTPRoute attaches to)",
+            ),
+        ),
         ("spec.service.gatewayRefs", [{"namespace": "g"}], ("spec.service.gatewayRefs[0].name", "required")),
         ("spec.analysis.metrics", {"name": "x"}, ("spec.analysis.metrics", "must be a list, got an object")),
         ("metadata.name", DELETE, ("metadata.name", "required")),
@@ -156,60 +210,148 @@ def test_one_bad_field_gives_one_precise_error(path: str, value: Any, error: tup
 @pytest.mark.parametrize(
     ("analysis", "provider", "error"),
     [
-        ({"stepWeight": 10, "stepWeights": [10, 20]}, "istio",
-         ("spec.analysis.stepWeights", "stepWeight and stepWeights are mutually exclusive; set one")),
-        ({"stepWeights": [10, 10]}, "istio",
-         ("spec.analysis.stepWeights[1]", "must be greater than the previous step (10), got 10")),
-        ({"stepWeights": [5, 50, 20]}, "istio",
-         ("spec.analysis.stepWeights[2]", "must be greater than the previous step (50), got 20")),
+        (
+            {"stepWeight": 10, "stepWeights": [10, 20]},
+            "istio",
+            ("spec.analysis.stepWeights", "stepWeight and stepWeights are mutually exclusive; set one"),
+        ),
+        (
+            {"stepWeights": [10, 10]},
+            "istio",
+            ("spec.analysis.stepWeights[1]", "must be greater than the previous step (10), got 10"),
+        ),
+        (
+            {"stepWeights": [5, 50, 20]},
+            "istio",
+            ("spec.analysis.stepWeights[2]", "must be greater than the previous step (50), got 20"),
+        ),
         ({"stepWeights": [0, 10]}, "istio", ("spec.analysis.stepWeights[0]", "must be 1..100, got 0")),
         ({"stepWeights": [10, 120]}, "istio", ("spec.analysis.stepWeights[1]", "must be 1..100, got 120")),
         ({"stepWeights": []}, "istio", ("spec.analysis.stepWeights", "must not be empty")),
-        ({"stepWeights": [10, 20], "maxWeight": 50}, "istio",
-         ("spec.analysis.maxWeight",
-          "with stepWeights the last step (20) is the maximum; remove maxWeight or set it to 20, got 50")),
-        ({"stepWeight": 60, "maxWeight": 50}, "istio",
-         ("spec.analysis.stepWeight", "must not exceed maxWeight (50), got 60")),
-        ({"interval": "1m"}, "istio",
-         ("spec.analysis",
-          "set stepWeight or stepWeights (canary), iterations (blue/green), or match with iterations (A/B)")),
-        ({"stepWeight": 10, "iterations": 5}, "istio",
-         ("spec.analysis.iterations",
-          "iterations select blue/green (or A/B with match); they cannot be combined with stepWeight/stepWeights")),
-        ({"stepWeight": 10}, "kubernetes",
-         ("spec.analysis.stepWeight",
-          "provider kubernetes switches Services (blue/green only): use iterations, without weights or match")),
-        ({"match": [{"headers": {"x": {"exact": "1"}}}]}, "istio",
-         ("spec.analysis.iterations", "A/B testing (match) counts iterations; set iterations > 0")),
-        ({"match": [{"headers": {"x": {"exact": "1"}}}], "iterations": 5}, "smi",
-         ("spec.analysis.match",
-          'A/B matches need a provider that routes by header or cookie (istio, gatewayapi, nginx), got "smi"')),
-        ({"match": [{}], "iterations": 5}, "istio",
-         ("spec.analysis.match[0]", "must be a non-empty object (headers, cookies, queryParams, ...)")),
-        ({"stepWeight": 10, "metrics": [{"name": "p99", "thresholdRange": {"max": 5}}]}, "istio",
-         ("spec.analysis.metrics[0].templateRef",
-          'required: "p99" is not a built-in metric (request-success-rate, request-duration)')),
-        ({"stepWeight": 10, "metrics": [{"name": "request-duration", "thresholdRange": {}}]}, "istio",
-         ("spec.analysis.metrics[0].thresholdRange", "needs min or max")),
-        ({"stepWeight": 10, "metrics": [{"name": "request-duration"}]}, "istio",
-         ("spec.analysis.metrics[0].thresholdRange", "required")),
-        ({"stepWeight": 10, "metrics": [{"name": "request-duration", "thresholdRange": {"min": 5, "max": 1}}]},
-         "istio", ("spec.analysis.metrics[0].thresholdRange", "min (5) is greater than max (1)")),
-        ({"stepWeight": 10, "metrics": [
-            {"name": "request-duration", "thresholdRange": {"max": 5}},
-            {"name": "request-duration", "thresholdRange": {"max": 9}}]}, "istio",
-         ("spec.analysis.metrics[1].name", 'duplicate metric name "request-duration"')),
-        ({"stepWeight": 10, "webhooks": [{"name": "w", "type": "pre-flight", "url": "http://x/"}]}, "istio",
-         ("spec.analysis.webhooks[0].type",
-          'unknown webhook type "pre-flight" (known: confirm-rollout, pre-rollout, rollout, '
-          "confirm-traffic-increase, confirm-promotion, post-rollout, rollback, event)")),
-        ({"stepWeight": 10, "webhooks": [{"name": "w", "url": "loadtester"}]}, "istio",
-         ("spec.analysis.webhooks[0].url", 'must be an http:// or https:// URL, got "loadtester"')),
-        ({"stepWeight": 10, "webhooks": [{"name": "w", "url": "http://x/", "timeout": "forever"}]}, "istio",
-         ("spec.analysis.webhooks[0].timeout",
-          '"forever" is not a duration; expected a number with a unit, like "30s", "1m" or "1h30m"')),
-        ({"stepWeight": 10, "webhooks": [{"name": "w", "url": "http://x/", "metadata": {"n": [1]}}]}, "istio",
-         ("spec.analysis.webhooks[0].metadata.n", "must be a string, got a list")),
+        (
+            {"stepWeights": [10, 20], "maxWeight": 50},
+            "istio",
+            (
+                "spec.analysis.maxWeight",
+                "with stepWeights the last step (20) is the maximum; "
+                "remove maxWeight or set it to 20, got 50",
+            ),
+        ),
+        (
+            {"stepWeight": 60, "maxWeight": 50},
+            "istio",
+            ("spec.analysis.stepWeight", "must not exceed maxWeight (50), got 60"),
+        ),
+        (
+            {"interval": "1m"},
+            "istio",
+            (
+                "spec.analysis",
+                "set stepWeight or stepWeights (canary), iterations (blue/green), "
+                "or match with iterations (A/B)",
+            ),
+        ),
+        (
+            {"stepWeight": 10, "iterations": 5},
+            "istio",
+            (
+                "spec.analysis.iterations",
+                "iterations select blue/green (or A/B with match); "
+                "they cannot be combined with stepWeight/stepWeights",
+            ),
+        ),
+        (
+            {"stepWeight": 10},
+            "kubernetes",
+            (
+                "spec.analysis.stepWeight",
+                "provider kubernetes switches Services (blue/green only): "
+                "use iterations, without weights or match",
+            ),
+        ),
+        (
+            {"match": [{"headers": {"x": {"exact": "1"}}}]},
+            "istio",
+            ("spec.analysis.iterations", "A/B testing (match) counts iterations; set iterations > 0"),
+        ),
+        (
+            {"match": [{"headers": {"x": {"exact": "1"}}}], "iterations": 5},
+            "smi",
+            (
+                "spec.analysis.match",
+                "A/B matches need a provider that routes by header or cookie "
+                '(istio, gatewayapi, nginx), got "smi"',
+            ),
+        ),
+        (
+            {"match": [{}], "iterations": 5},
+            "istio",
+            ("spec.analysis.match[0]", "must be a non-empty object (headers, cookies, queryParams, ...)"),
+        ),
+        (
+            {"stepWeight": 10, "metrics": [{"name": "p99", "thresholdRange": {"max": 5}}]},
+            "istio",
+            (
+                "spec.analysis.metrics[0].templateRef",
+                'required: "p99" is not a built-in metric (request-success-rate, request-duration)',
+            ),
+        ),
+        (
+            {"stepWeight": 10, "metrics": [{"name": "request-duration", "thresholdRange": {}}]},
+            "istio",
+            ("spec.analysis.metrics[0].thresholdRange", "needs min or max"),
+        ),
+        (
+            {"stepWeight": 10, "metrics": [{"name": "request-duration"}]},
+            "istio",
+            ("spec.analysis.metrics[0].thresholdRange", "required"),
+        ),
+        (
+            {
+                "stepWeight": 10,
+                "metrics": [{"name": "request-duration", "thresholdRange": {"min": 5, "max": 1}}],
+            },
+            "istio",
+            ("spec.analysis.metrics[0].thresholdRange", "min (5) is greater than max (1)"),
+        ),
+        (
+            {
+                "stepWeight": 10,
+                "metrics": [
+                    {"name": "request-duration", "thresholdRange": {"max": 5}},
+                    {"name": "request-duration", "thresholdRange": {"max": 9}},
+                ],
+            },
+            "istio",
+            ("spec.analysis.metrics[1].name", 'duplicate metric name "request-duration"'),
+        ),
+        (
+            {"stepWeight": 10, "webhooks": [{"name": "w", "type": "pre-flight", "url": "http://x/"}]},
+            "istio",
+            (
+                "spec.analysis.webhooks[0].type",
+                'unknown webhook type "pre-flight" (known: confirm-rollout, pre-rollout, rollout, '
+                "confirm-traffic-increase, confirm-promotion, post-rollout, rollback, event)",
+            ),
+        ),
+        (
+            {"stepWeight": 10, "webhooks": [{"name": "w", "url": "loadtester"}]},
+            "istio",
+            ("spec.analysis.webhooks[0].url", 'must be an http:// or https:// URL, got "loadtester"'),
+        ),
+        (
+            {"stepWeight": 10, "webhooks": [{"name": "w", "url": "http://x/", "timeout": "forever"}]},
+            "istio",
+            (
+                "spec.analysis.webhooks[0].timeout",
+                '"forever" is not a duration; expected a number with a unit, like "30s", "1m" or "1h30m"',
+            ),
+        ),
+        (
+            {"stepWeight": 10, "webhooks": [{"name": "w", "url": "http://x/", "metadata": {"n": [1]}}]},
+            "istio",
+            ("spec.analysis.webhooks[0].metadata.n", "must be a string, got a list"),
+        ),
     ],
 )
 def test_cross_field_rules(analysis: dict[str, Any], provider: str, error: tuple[str, str]) -> None:
@@ -218,7 +360,9 @@ def test_cross_field_rules(analysis: dict[str, Any], provider: str, error: tuple
 
 
 def test_all_errors_are_reported_not_just_the_first() -> None:
-    body = canary_body({"stepWeight": 0, "threshold": -1, "interval": "x"}, provider="foo", rollback={"git": "?"})
+    body = canary_body(
+        {"stepWeight": 0, "threshold": -1, "interval": "x"}, provider="foo", rollback={"git": "?"}
+    )
     body["spec"]["service"]["port"] = 0
     errors = _errors(body)
     assert [path for path, _ in errors] == [
@@ -236,7 +380,9 @@ def test_all_errors_are_reported_not_just_the_first() -> None:
 def test_blue_green_and_ab_strategies() -> None:
     bg = parse_canary(canary_body({"iterations": 5}, provider="kubernetes"))
     assert bg.analysis.strategy is Strategy.BLUE_GREEN
-    ab = parse_canary(canary_body({"iterations": 5, "match": [{"headers": {"x": {"exact": "1"}}}]}, provider="nginx"))
+    ab = parse_canary(
+        canary_body({"iterations": 5, "match": [{"headers": {"x": {"exact": "1"}}}]}, provider="nginx")
+    )
     assert ab.analysis.strategy is Strategy.AB_TESTING
 
 
@@ -249,8 +395,17 @@ def test_body_is_not_modified() -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("30s", 30.0), ("1m", 60.0), ("1h30m", 5400.0), ("500ms", 0.5), ("1.5h", 5400.0), ("0", 0.0),
-     ("2m30s", 150.0), ("100us", 0.0001), (" 10s ", 10.0)],
+    [
+        ("30s", 30.0),
+        ("1m", 60.0),
+        ("1h30m", 5400.0),
+        ("500ms", 0.5),
+        ("1.5h", 5400.0),
+        ("0", 0.0),
+        ("2m30s", 150.0),
+        ("100us", 0.0001),
+        (" 10s ", 10.0),
+    ],
 )
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
@@ -262,7 +417,9 @@ def test_bad_durations(text: str) -> None:
         parse_duration(text)
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(90, "1m30s"), (0.5, "500ms"), (3600, "1h"), (0, "0s"), (5430, "1h30m30s")])
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(90, "1m30s"), (0.5, "500ms"), (3600, "1h"), (0, "0s"), (5430, "1h30m30s")]
+)
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
     assert parse_duration(text) == pytest.approx(seconds)

@@ -112,12 +112,22 @@ def base(phase: Phase, spec: CanarySpec | None = None, weight: int = 0) -> Case:
 
 
 def _checks(verdict: Verdict) -> tuple[CheckResult, ...]:
-    value = None if verdict in (Verdict.INCONCLUSIVE, Verdict.ERROR) else (100.0 if verdict is Verdict.PASS else 90.0)
+    value = (
+        None
+        if verdict in (Verdict.INCONCLUSIVE, Verdict.ERROR)
+        else (100.0 if verdict is Verdict.PASS else 90.0)
+    )
     return (CheckResult("request-success-rate", verdict, value, Range(min=99), "q", ""),)
 
 
-def _evaluating(phase: Phase, verdict: Verdict, weight: int = 20, spec: CanarySpec | None = None,
-                hooks: tuple[WebhookResult, ...] = (), **status: Any) -> Case:
+def _evaluating(
+    phase: Phase,
+    verdict: Verdict,
+    weight: int = 20,
+    spec: CanarySpec | None = None,
+    hooks: tuple[WebhookResult, ...] = (),
+    **status: Any,
+) -> Case:
     case = base(phase, spec, weight=weight)
     return Case(
         case.spec,
@@ -139,15 +149,24 @@ def _manual(action: ManualAction) -> tuple[ManualRequest, ...]:
 
 
 def _quarantine(image: str, commit: str = "f" * 40) -> tuple[QuarantineEntry, ...]:
-    return (QuarantineEntry(image=image, run_id="0-ffffffffffff", commit=commit, reason="request-success-rate was 90"),)
+    return (
+        QuarantineEntry(
+            image=image, run_id="0-ffffffffffff", commit=commit, reason="request-success-rate was 90"
+        ),
+    )
 
 
 def _retry(phase: Phase) -> Case:
     case = base(phase)
     if phase in (Phase.FAILED, Phase.PAUSED):
-        return _with_obs(_with_status(case, quarantine=_quarantine(B.image, B.commit)), declared=B,
-                         manual=_manual(ManualAction.RETRY))
-    return _with_obs(_with_status(case, quarantine=_quarantine(C.image)), declared=C, manual=_manual(ManualAction.RETRY))
+        return _with_obs(
+            _with_status(case, quarantine=_quarantine(B.image, B.commit)),
+            declared=B,
+            manual=_manual(ManualAction.RETRY),
+        )
+    return _with_obs(
+        _with_status(case, quarantine=_quarantine(C.image)), declared=C, manual=_manual(ManualAction.RETRY)
+    )
 
 
 def _rollback_hook(phase: Phase) -> Case:
@@ -212,7 +231,7 @@ SETUPS: dict[Event, Callable[[Phase], Case]] = {
     Event.MANUAL_ABORT: lambda p: _with_obs(base(p), manual=_manual(ManualAction.ABORT)),
     Event.PROMOTE_REQUESTED: lambda p: _with_obs(base(p), manual=_manual(ManualAction.PROMOTE)),
     Event.TRAFFIC_DRAINING: lambda p: _with_obs(base(p), mesh_weights=(60, 40)),
-    Event.GATE_OPEN: lambda p: base(p),
+    Event.GATE_OPEN: base,
     Event.GATE_CLOSED: _gate_closed,
     Event.ROLLBACK_HOOK: _rollback_hook,
     Event.TARGET_NOT_READY: lambda p: _with_obs(base(p, weight=20), target=_unready(B.image)),
@@ -226,7 +245,9 @@ SETUPS: dict[Event, Callable[[Phase], Case]] = {
     Event.STEP: lambda p: _evaluating(p, Verdict.PASS),
     Event.PROMOTION_GATE_CLOSED: _promotion_gate_closed,
     Event.PROMOTE: lambda p: _evaluating(p, Verdict.PASS, weight=60),
-    Event.TARGET_LOST: lambda p: _with_obs(base(p, weight=60), target=_unready(B.image), primary=_unready(B.image)),
+    Event.TARGET_LOST: lambda p: _with_obs(
+        base(p, weight=60), target=_unready(B.image), primary=_unready(B.image)
+    ),
     Event.PRIMARY_NOT_READY: lambda p: base(p, weight=60),
     Event.PRIMARY_PROMOTED: lambda p: _with_obs(base(p, weight=60), primary=_ready(B.image)),
     Event.WEIGHTS_PENDING: lambda p: _with_obs(base(p), mesh_weights=(40, 60), primary=_ready(B.image)),
@@ -259,8 +280,10 @@ def test_every_row_is_reachable_and_does_what_it_says(phase: Phase, event: Event
     assert again == decision
     # I3: traffic to the target only when it is ready with the run's image.
     nxt = decision.next_status
-    target_ok = case.obs.target.ready and nxt.current_revision is not None and (
-        case.obs.target.image == nxt.current_revision.image
+    target_ok = (
+        case.obs.target.ready
+        and nxt.current_revision is not None
+        and (case.obs.target.image == nxt.current_revision.image)
     )
     for action in decision.actions:
         if isinstance(action, SetWeights):
@@ -330,7 +353,10 @@ def test_inconclusive_never_counts_as_failure() -> None:
 
 def test_fail_mixed_with_error_counts_as_a_failure() -> None:
     case = _evaluating(Phase.PROGRESSING, Verdict.FAIL)
-    checks = (*_checks(Verdict.FAIL), CheckResult("latency", Verdict.ERROR, None, Range(max=5), "q", "timeout"))
+    checks = (
+        *_checks(Verdict.FAIL),
+        CheckResult("latency", Verdict.ERROR, None, Range(max=5), "q", "timeout"),
+    )
     decision = decide(case.spec, case.status, replace(case.obs, checks=checks), NOW)
     assert decision.event is Event.CHECKS_FAILED and decision.next_status.inconclusive_checks == 0
 
@@ -354,8 +380,12 @@ def test_pending_revert_is_reissued_until_confirmed_then_never_again() -> None:
     assert [a.revert_id for a in again.actions if isinstance(a, PushRevert)] == [failed.run_id]
     from controller.core.observations import RevertOutcome
 
-    confirmed = decide(case.spec, again.next_status, replace(rest, revert=RevertOutcome(failed.run_id, "d" * 40)),
-                       NOW + timedelta(seconds=20))
+    confirmed = decide(
+        case.spec,
+        again.next_status,
+        replace(rest, revert=RevertOutcome(failed.run_id, "d" * 40)),
+        NOW + timedelta(seconds=20),
+    )
     assert not any(isinstance(a, PushRevert) for a in confirmed.actions)
     assert confirmed.next_status.pending_revert is None and confirmed.next_status.revert_commit == "d" * 40
     later = decide(case.spec, confirmed.next_status, replace(rest, revert=None), NOW + timedelta(seconds=30))
@@ -373,7 +403,9 @@ def test_consumed_manual_token_is_not_acted_on_twice() -> None:
 
 
 def test_manual_controls_wait_while_suspended() -> None:
-    case = _with_obs(_with_status(base(Phase.PROGRESSING), suspended=True), manual=_manual(ManualAction.ABORT))
+    case = _with_obs(
+        _with_status(base(Phase.PROGRESSING), suspended=True), manual=_manual(ManualAction.ABORT)
+    )
     decision = decide(case.spec, case.status, case.obs, NOW)
     assert decision.event is Event.SUSPENDED and "abort" not in decision.next_status.manual_tokens
     assert [type(a).__name__ for a in decision.actions] == ["EmitEvent"] or not decision.actions
@@ -398,7 +430,9 @@ def test_due_check_without_results_waits() -> None:
 
 
 def test_at_rest_drift_is_repaired() -> None:
-    case = _with_obs(base(Phase.SUCCEEDED), primary=WorkloadState(), target=_ready(B.image), mesh_weights=(90, 10))
+    case = _with_obs(
+        base(Phase.SUCCEEDED), primary=WorkloadState(), target=_ready(B.image), mesh_weights=(90, 10)
+    )
     actions = decide(case.spec, case.status, case.obs, NOW).actions
     assert actions == (SetWeights(100, 0), EnsurePrimary(A), ScaleTarget(0))
 
@@ -413,7 +447,12 @@ def test_classify_is_usable_on_its_own() -> None:
     ("phase", "weight", "pre_done", "expected"),
     [
         (Phase.WAITING, 0, False, (False, ())),
-        (Phase.PROGRESSING, 0, False, (False, (WebhookType.PRE_ROLLOUT, WebhookType.CONFIRM_TRAFFIC_INCREASE))),
+        (
+            Phase.PROGRESSING,
+            0,
+            False,
+            (False, (WebhookType.PRE_ROLLOUT, WebhookType.CONFIRM_TRAFFIC_INCREASE)),
+        ),
         (Phase.PROGRESSING, 20, True, (True, (WebhookType.ROLLOUT, WebhookType.CONFIRM_TRAFFIC_INCREASE))),
         (Phase.PROGRESSING, 60, True, (True, (WebhookType.ROLLOUT, WebhookType.CONFIRM_PROMOTION))),
         (Phase.WAITING_PROMOTION, 60, True, (True, (WebhookType.ROLLOUT, WebhookType.CONFIRM_PROMOTION))),
@@ -424,8 +463,12 @@ def test_classify_is_usable_on_its_own() -> None:
 def test_needs_asks_only_for_what_the_tick_will_use(
     phase: Phase, weight: int, pre_done: bool, expected: tuple[bool, tuple[WebhookType, ...]]
 ) -> None:
-    kinds = [WebhookType.PRE_ROLLOUT, WebhookType.ROLLOUT, WebhookType.CONFIRM_TRAFFIC_INCREASE,
-             WebhookType.CONFIRM_PROMOTION]
+    kinds = [
+        WebhookType.PRE_ROLLOUT,
+        WebhookType.ROLLOUT,
+        WebhookType.CONFIRM_TRAFFIC_INCREASE,
+        WebhookType.CONFIRM_PROMOTION,
+    ]
     spec = _spec([h for k in kinds for h in _hook(k)])
     status = replace(base(phase, spec, weight).status, pre_rollout_done=pre_done)
     got = needs(spec, status, NOW)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from analysis.verdict import CheckResult, Range, Verdict
+from analysis.verdict import CheckResult, Verdict
 from controller.core.actions import (
     Action,
     ApplyRevision,
@@ -65,7 +65,9 @@ def canary_body(analysis: Mapping[str, Any] | None = None, **spec: Any) -> dict[
                 "stepWeight": 20,
                 "maxWeight": 60,
                 "inconclusiveLimit": 3,
-                "metrics": [{"name": "request-success-rate", "thresholdRange": {"min": 99}, "interval": "1m"}],
+                "metrics": [
+                    {"name": "request-success-rate", "thresholdRange": {"min": 99}, "interval": "1m"}
+                ],
             },
             "progressDeadlineSeconds": 60,
         },
@@ -140,7 +142,7 @@ class World:
 
     def request(self, action: ManualAction) -> None:
         """Set a manual-control annotation with a fresh token."""
-        self.manual[action] = f"t{next(self._seq)}"
+        self.manual[action] = f"t{next(self._seq):06d}"
 
     @property
     def declared(self) -> Revision | None:
@@ -159,7 +161,9 @@ class World:
                 CheckResult(
                     metric=m.name,
                     verdict=verdict,
-                    value=None if verdict in (Verdict.INCONCLUSIVE, Verdict.ERROR) else (100.0 if verdict is Verdict.PASS else 90.0),
+                    value=None
+                    if verdict in (Verdict.INCONCLUSIVE, Verdict.ERROR)
+                    else (100.0 if verdict is Verdict.PASS else 90.0),
                     range=m.threshold_range,
                     query=f"q({m.name})",
                 )
