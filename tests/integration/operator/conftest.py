@@ -1,4 +1,4 @@
-"""The operator under test as a real process (`serinus run`) against the API emulator, git daemon and Prometheus.
+"""The operator as a real process (`serinus run`) against the API emulator, git daemon and Prometheus.
 
 - The API emulator (`apiserver` fixture) with Serinus' CRDs and the Gateway API HTTPRoute CRD installed.
 - `DeploymentController`: the emulator runs no Deployment controller, so a thread in the test plays it,
@@ -82,7 +82,7 @@ class DeploymentController:
     """Marks every Deployment of a namespace rolled out and ready, as the Deployment controller would."""
 
     def __init__(self, api: kubernetes.client.ApiClient, namespace: str = NS) -> None:
-        self.apps = AppsV1Api(api)
+        self.apps: Any = AppsV1Api(api)
         self.namespace = namespace
         self.stop_flag = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True, name="deployment-controller")
@@ -126,21 +126,22 @@ class Cluster:
     server: RunningApiServer
     api: kubernetes.client.ApiClient
 
+    # Typed loosely: the tests read plain JSON shapes out of these clients.
     @property
-    def objs(self) -> CustomObjectsApi:
+    def objs(self) -> Any:
         return CustomObjectsApi(self.api)
 
     @property
-    def apps(self) -> AppsV1Api:
+    def apps(self) -> Any:
         return AppsV1Api(self.api)
 
     @property
-    def core(self) -> CoreV1Api:
+    def core(self) -> Any:
         return CoreV1Api(self.api)
 
     def canary(self) -> dict[str, Any]:
-        obj: dict[str, Any] = self.objs.get_namespaced_custom_object("serinus.dev", "v1alpha1", NS, "canaries",
-                                                                     NAME)
+        obj: dict[str, Any] = self.objs.get_namespaced_custom_object(
+            "serinus.dev", "v1alpha1", NS, "canaries", NAME)
         return obj
 
     def status(self) -> dict[str, Any]:
@@ -158,15 +159,15 @@ class Cluster:
 
     def route(self) -> tuple[int, int] | None:
         try:
-            route = self.objs.get_namespaced_custom_object("gateway.networking.k8s.io", "v1", NS, "httproutes",
-                                                           NAME)
+            route = self.objs.get_namespaced_custom_object(
+                "gateway.networking.k8s.io", "v1", NS, "httproutes", NAME)
         except ApiException:
             return None
         refs = {b["name"]: b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]}
         return refs[f"{NAME}-primary"], refs[f"{NAME}-canary"]
 
     def template(self, query: str, address: str) -> None:
-        body = {"apiVersion": "serinus.dev/v1alpha1", "kind": "MetricTemplate",
+        body: dict[str, Any] = {"apiVersion": "serinus.dev/v1alpha1", "kind": "MetricTemplate",
                 "metadata": {"name": "rate", "namespace": NS},
                 "spec": {"provider": {"type": "prometheus", "address": address}, "query": query}}
         try:
@@ -176,22 +177,26 @@ class Cluster:
             self.objs.create_namespaced_custom_object("serinus.dev", "v1alpha1", NS, "metrictemplates", body)
             return
         body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-        self.objs.replace_namespaced_custom_object("serinus.dev", "v1alpha1", NS, "metrictemplates", "rate", body)
+        self.objs.replace_namespaced_custom_object(
+            "serinus.dev", "v1alpha1", NS, "metrictemplates", "rate", body)
 
 
 def install(api: kubernetes.client.ApiClient) -> None:
     ext = ApiextensionsV1Api(api)
-    for path in (ROOT / "crds" / "canaries.serinus.dev.yaml", ROOT / "crds" / "metrictemplates.serinus.dev.yaml",
+    for path in (ROOT / "crds" / "canaries.serinus.dev.yaml",
+                 ROOT / "crds" / "metrictemplates.serinus.dev.yaml",
                  ROOT / "sandbox" / "crds" / "httproutes.gateway.networking.k8s.io.yaml"):
         ext.create_custom_resource_definition(yaml.safe_load(path.read_text()))
-    CoreV1Api(api).create_namespace({"metadata": {"name": NS}})
+    core: Any = CoreV1Api(api)
+    core.create_namespace({"metadata": {"name": NS}})
     eventually(lambda: _served(api), "the CRDs to be served", timeout=20)
 
 
 def _served(api: kubernetes.client.ApiClient) -> bool:
     try:
         CustomObjectsApi(api).list_namespaced_custom_object("serinus.dev", "v1alpha1", NS, "canaries")
-        CustomObjectsApi(api).list_namespaced_custom_object("gateway.networking.k8s.io", "v1", NS, "httproutes")
+        CustomObjectsApi(api).list_namespaced_custom_object(
+            "gateway.networking.k8s.io", "v1", NS, "httproutes")
     except ApiException:
         return False
     return True
@@ -199,7 +204,8 @@ def _served(api: kubernetes.client.ApiClient) -> bool:
 
 @pytest.fixture
 def cluster(apiserver: RunningApiServer) -> Iterator[Cluster]:
-    api = kubernetes.config.new_client_from_config(config_file=str(apiserver.kubeconfig))
+    api = kubernetes.config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=str(apiserver.kubeconfig))
     install(api)
     with DeploymentController(api):
         yield Cluster(apiserver, api)
@@ -336,3 +342,5 @@ def operators(tmp_path: Path) -> Iterator[list[Operator]]:
     yield started
     for op in started:
         op.stop()
+        print(f"--- operator {op.identity} (started {op.starts} times) ---")  # shown when a test fails
+        print(op.output()[-20000:])

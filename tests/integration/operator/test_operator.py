@@ -14,6 +14,7 @@ from __future__ import annotations
 import urllib.request
 from pathlib import Path
 
+from kubernetes.client import CoordinationV1Api
 from kubernetes.client.exceptions import ApiException
 
 from sandbox.prometheus import PrometheusServer
@@ -123,12 +124,10 @@ def test_two_replicas_exactly_one_acts(cluster: Cluster, fleet: Fleet, prometheu
 
     def holder() -> str:
         try:
-            lease = cluster.api.call_api(
-                f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/serinus-leader", "GET",
-                response_type="object", auth_settings=["BearerToken"], _return_http_data_only=True)
+            lease = CoordinationV1Api(cluster.api).read_namespaced_lease("serinus-leader", NS)
         except ApiException:
             return ""
-        return str((lease.get("spec") or {}).get("holderIdentity") or "")
+        return str(lease.spec.holder_identity or "") if lease.spec is not None else ""
 
     leader = eventually(holder, "a Lease holder")
     fleet.commit(NEW, "podinfo 6.1.0")
