@@ -1033,7 +1033,8 @@ def decide(spec: CanarySpec, status: Status, observations: Observations, now: da
     elif (cond := st.condition("Suspended")) is not None and cond.status == "True":
         st = st.with_condition("Suspended", "False", "Resumed", "resumed", now)
 
-    actions = _routing(spec, before, st, obs) + actions
+    st, source_events = _source_condition(st, obs, now)
+    actions = _routing(spec, before, st, obs) + actions + source_events
     if not suspended:
         actions += _rest_drift(st, obs, actions)
     if st.pending_revert is None or not any(
@@ -1041,6 +1042,26 @@ def decide(spec: CanarySpec, status: Status, observations: Observations, now: da
     ):
         revert_actions = [a for a in revert_actions if not isinstance(a, PushRevert)]  # superseded this tick
     return Decision(st, tuple(notes + actions + revert_actions), reason, event)
+
+
+def _source_condition(st: Status, obs: Observations, now: datetime) -> tuple[Status, list[Action]]:
+    """Condition ``SourceReady``: whether Git could be read, with the reason when not.
+
+    An unreadable source changes nothing else (it is "no news"), but it must be visible on the
+    Canary; the event is emitted only when the condition flips or its message changes.
+    """
+    old = st.condition("SourceReady")
+    if obs.git_error:
+        message = f"Git could not be read: {obs.git_error}"
+        if old is not None and old.status == "False" and old.message == message:
+            return st, []
+        st = st.with_condition("SourceReady", "False", "SourceUnreadable", message, now)
+        return st, [EmitEvent("Warning", "SourceUnreadable", message)]
+    if obs.declared is not None and old is not None and old.status != "True":  # set only once it failed
+        message = f"Git declares {obs.declared.describe()}"
+        st = st.with_condition("SourceReady", "True", "SourceRead", message, now)
+        return st, [EmitEvent("Normal", "SourceRead", message)]
+    return st, []
 
 
 def _routing(spec: CanarySpec, before: Status, after: Status, obs: Observations) -> list[Action]:

@@ -24,7 +24,7 @@ BUILTIN_METRICS: tuple[str, ...] = ("request-success-rate", "request-duration")
 MATCH_PROVIDERS: tuple[str, ...] = ("istio", "gatewayapi", "nginx")
 """Providers able to route by header/cookie matches (A/B testing)."""
 
-GIT_SCHEMES: tuple[str, ...] = ("https://", "ssh://", "git://", "file://")
+GIT_SCHEMES: tuple[str, ...] = ("https://", "http://", "ssh://", "git://", "file://")
 
 
 class WebhookType(enum.StrEnum):

@@ -10,7 +10,7 @@ controls; gates; blue/green and A/B; deletion.
 from __future__ import annotations
 
 from analysis.verdict import Verdict
-from controller.core.actions import ApplyRevision, PushRevert, ScaleTarget, SetWeights
+from controller.core.actions import ApplyRevision, EmitEvent, PushRevert, ScaleTarget, SetWeights
 from controller.core.decide import Event
 from controller.core.observations import ManualAction
 from controller.core.spec import WebhookType
@@ -52,6 +52,23 @@ def test_bootstrap_waits_while_git_is_unreadable() -> None:
     assert "connection refused" in decisions[-1].reason
     world.git_broken = False
     world.run_until(lambda w: _phase(w) is Phase.INITIALIZED, limit=5)
+
+
+def test_unreadable_git_is_a_condition_and_one_event_and_nothing_else() -> None:
+    """Design section 6: an unreadable source is a clear condition on the Canary; nothing else changes."""
+    world = bootstrapped(make_spec())
+    world.git_broken = True
+    decisions = world.run(3)
+    cond = world.current().condition("SourceReady")
+    assert cond is not None and cond.status == "False" and "connection refused" in cond.message
+    warnings = [a for d in decisions for a in d.actions if isinstance(a, EmitEvent)]
+    assert [(e.type, e.reason) for e in warnings] == [("Warning", "SourceUnreadable")]
+    assert not [a for d in decisions for a in d.actions if not isinstance(a, EmitEvent)]
+    assert world.current().phase is Phase.INITIALIZED
+    world.git_broken = False
+    world.run(1)
+    cond = world.current().condition("SourceReady")
+    assert cond is not None and cond.status == "True" and cond.reason == "SourceRead"
 
 
 def test_good_release_is_promoted_step_by_step() -> None:

@@ -173,7 +173,7 @@ def test_default_provider_stands_in_for_an_absent_one() -> None:
             "ftp://x/y.git",
             (
                 "spec.source.git.url",
-                'must start with one of https://, ssh://, git://, file://, got "ftp://x/y.git"',
+                'must start with one of https://, http://, ssh://, git://, file://, got "ftp://x/y.git"',
             ),
         ),
         (
