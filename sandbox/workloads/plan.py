@@ -147,7 +147,8 @@ def workload_from_deployment(deployment: Mapping[str, Any], config: SandboxConfi
         rolling.get("maxUnavailable", "25%"), replicas, False, f"{where}: maxUnavailable"
     )
     if surge == 0 and unavailable == 0:
-        if "maxSurge" in rolling or "maxUnavailable" in rolling:
+        # the API server refuses only literal zeros; percentages rounding to 0 (e.g. of 0 replicas) are fine
+        if all(rolling.get(k, "25%") in (0, "0", "0%") for k in ("maxSurge", "maxUnavailable")):
             raise WorkloadSpecError(f"{where}: maxSurge and maxUnavailable cannot both be 0")
         surge = 1  # percentages of a small replica count round to 0/0; keep the rollout moving
     return DesiredWorkload(
