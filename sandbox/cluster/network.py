@@ -1,0 +1,221 @@
+"""The Endpoints controller and the mesh's control plane, over Services, Pods and route objects.
+
+:class:`NetworkController` wakes on any change of Pods, Services, HTTPRoutes, VirtualServices or
+TrafficSplits (debounced a little, so a burst of writes is one update) and on a slow timer, then:
+
+1. computes every Service port's ready endpoints from the Pods it selects;
+2. applies the route objects and those endpoints to Envoy (:meth:`sandbox.mesh.EnvoyMesh.apply`,
+   which returns once Envoy serves them), only when either changed. A route object the mesh cannot
+   translate is logged and left out; the others still apply;
+3. writes each Service's core/v1 ``Endpoints`` object when it changed (and deletes it with the Service);
+4. writes the Prometheus file-based service discovery of the running Pods (labels ``namespace``,
+   ``pod``, ``deployment``), so the apps' own ``/metrics`` are scraped.
+
+Gateway attachment: every route object attaches to the sandbox's single Envoy listener, whatever its
+``parentRefs`` name; its ``hostnames`` (HTTPRoute), ``hosts`` (VirtualService) or apex Service name
+(TrafficSplit) select it by the request's Host header.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+from kubernetes.client.exceptions import ApiException
+
+from sandbox.cluster.endpoints import endpoints_manifest
+from sandbox.cluster.informer import Informer, Key, object_key
+from sandbox.cluster.pods import DEPLOYMENT_LABEL, pod_address, pod_ports
+from sandbox.cluster.rest import RawApi, collection_path
+from sandbox.mesh import (
+    Endpoint,
+    EnvoyMesh,
+    MeshConfigError,
+    MeshError,
+    ServicePort,
+    VirtualHostRoutes,
+    routes_from_object,
+    service_endpoints,
+)
+
+log = logging.getLogger(__name__)
+
+
+class NetworkController:
+    """Keeps Envoy, the Endpoints objects and the Prometheus pod targets in step with the cluster."""
+
+    def __init__(  # noqa: PLR0917 - the controller's collaborators, each named
+        self,
+        api: kubernetes.client.ApiClient,
+        mesh: EnvoyMesh,
+        pods: Informer,
+        services: Informer,
+        routes: Sequence[Informer],
+        targets_file: Path,
+        *,
+        debounce: float = 0.02,
+        resync: float = 2.0,
+    ) -> None:
+        self.rest = RawApi(api)
+        self.mesh = mesh
+        self.pods = pods
+        self.services = services
+        self.routes = list(routes)
+        self.targets_file = Path(targets_file)
+        self.debounce = debounce
+        self.resync = resync
+        self._applied: tuple[list[VirtualHostRoutes], dict[ServicePort, list[Endpoint]]] | None = None
+        self._endpoints: dict[Key, str] = {}  # Endpoints written, as JSON of what was written
+        self._targets = ""
+        self._route_errors: dict[Key, str] = {}
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def poke(self, *_: object) -> None:
+        """Reconcile soon (a watched object changed)."""
+        self._wake.set()
+
+    def start(self) -> NetworkController:
+        """Reconcile in a daemon thread until :meth:`stop`."""
+        self.targets_file.parent.mkdir(parents=True, exist_ok=True)
+        if not self.targets_file.exists():
+            self._write_targets("[]")
+        self._thread = threading.Thread(target=self._run, name="network-controller", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop reconciling."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=20.0)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.resync)
+            if self._stop.is_set():
+                return
+            self._stop.wait(self.debounce)  # let a burst of events land first
+            self._wake.clear()
+            try:
+                self.reconcile()
+            except Exception:  # one bad pass must not stop the controller
+                log.exception("network controller pass failed")
+
+    # -- one pass -----------------------------------------------------------------------------------
+
+    def reconcile(self) -> None:
+        """Endpoints, mesh, Endpoints objects and scrape targets from the current caches."""
+        pods = self.pods.items()
+        services = self.services.items()
+        addresses = [a for a in (pod_address(p) for p in pods) if a is not None]
+        table: dict[ServicePort, list[Endpoint]] = {}
+        for service in services:
+            try:
+                table.update(service_endpoints(service, addresses))
+            except MeshConfigError as exc:
+                log.warning("%s", exc)
+        self._apply_mesh(table)
+        self._write_endpoints(services, pods)
+        self._write_scrape_targets(pods)
+
+    def _apply_mesh(self, table: dict[ServicePort, list[Endpoint]]) -> None:
+        vhosts: list[VirtualHostRoutes] = []
+        objects = sorted(
+            (obj for informer in self.routes for obj in informer.items()),
+            key=lambda o: (str(o.get("kind")), *object_key(o)),
+        )
+        for obj in objects:
+            key = object_key(obj)
+            try:
+                vhosts.append(routes_from_object(obj, table))
+            except MeshConfigError as exc:
+                if self._route_errors.get(key) != str(exc):
+                    log.warning("route %s/%s left out of the mesh: %s", *key, exc)
+                    self._route_errors[key] = str(exc)
+                continue
+            self._route_errors.pop(key, None)
+        wanted = (vhosts, {k: sorted(v) for k, v in table.items()})
+        if wanted == self._applied:
+            return
+        try:
+            self.mesh.apply(vhosts, table)
+        except MeshConfigError as exc:  # e.g. two routes claiming one host
+            log.warning("mesh configuration refused: %s", exc)
+        except MeshError:
+            log.exception("Envoy did not take the configuration")
+            return
+        self._applied = wanted
+
+    def _write_endpoints(self, services: list[dict[str, Any]], pods: list[dict[str, Any]]) -> None:
+        seen: set[Key] = set()
+        for service in services:
+            key = object_key(service)
+            manifest = endpoints_manifest(service, pods)
+            if manifest is None:
+                continue
+            seen.add(key)
+            body = json.dumps(manifest, sort_keys=True)
+            if self._endpoints.get(key) == body:
+                continue
+            namespace, name = key
+            path = collection_path("", "v1", "endpoints", namespace)
+            try:
+                try:
+                    self.rest.merge_patch(
+                        f"{path}/{name}", {"metadata": manifest["metadata"], "subsets": manifest["subsets"]}
+                    )
+                except ApiException as exc:
+                    if exc.status != 404:
+                        raise
+                    self.rest.create(path, manifest)
+            except ApiException as exc:
+                log.warning("writing Endpoints %s/%s: %s %s", namespace, name, exc.status, exc.reason)
+                continue
+            self._endpoints[key] = body
+        for key in set(self._endpoints) - seen:
+            namespace, name = key
+            try:
+                self.rest.delete(f"{collection_path('', 'v1', 'endpoints', namespace)}/{name}")
+            except ApiException as exc:
+                if exc.status != 404:
+                    log.warning("deleting Endpoints %s/%s: %s %s", namespace, name, exc.status, exc.reason)
+                    continue
+            del self._endpoints[key]
+
+    def _write_scrape_targets(self, pods: list[dict[str, Any]]) -> None:
+        groups = []
+        for pod in sorted(pods, key=object_key):
+            meta = pod.get("metadata") or {}
+            status = pod.get("status") or {}
+            main, _ = pod_ports(pod)
+            if main is None or status.get("phase") != "Running" or meta.get("deletionTimestamp"):
+                continue
+            labels: Mapping[str, Any] = meta.get("annotations") or {}
+            groups.append(
+                {
+                    "targets": [f"{status.get('podIP')}:{main}"],
+                    "labels": {
+                        "namespace": str(meta.get("namespace")),
+                        "pod": str(meta.get("name")),
+                        "deployment": str(labels.get(DEPLOYMENT_LABEL, "")),
+                    },
+                }
+            )
+        text = json.dumps(groups, indent=1)
+        if text != self._targets:
+            self._write_targets(text)
+
+    def _write_targets(self, text: str) -> None:
+        tmp = self.targets_file.with_name(f".{self.targets_file.name}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, self.targets_file)  # Prometheus must never read a half-written file
+        self._targets = text
