@@ -12,8 +12,6 @@ Handler = Callable[[argparse.Namespace], int]
 
 # Commands whose implementation has not landed yet say so and fail: never pretend to work.
 _PENDING: dict[str, str] = {
-    "sandbox up": "the sandbox (issue 4)",
-    "sandbox down": "the sandbox (issue 4)",
     "sandbox demo": "the sandbox demo (issue 7)",
 }
 
@@ -24,6 +22,18 @@ def _pending(name: str) -> Handler:
         return 2
 
     return handler
+
+
+def _sandbox_up(args: argparse.Namespace) -> int:
+    from sandbox.cli import up  # the sandbox is a development tool: imported only when asked for
+
+    return up(args)
+
+
+def _sandbox_down(args: argparse.Namespace) -> int:
+    from sandbox.cli import down
+
+    return down(args)
 
 
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
@@ -215,10 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True, metavar="ACTION")
     up = sandbox_sub.add_parser("up", help="start the API emulator, workloads, Envoy, Prometheus, git")
     up.add_argument("--workdir", required=True, help="directory for state, logs and the kubeconfig")
-    up.set_defaults(handler=_pending("sandbox up"))
+    up.set_defaults(handler=_sandbox_up)
     down = sandbox_sub.add_parser("down", help="stop every process `sandbox up` started")
     down.add_argument("--workdir", required=True, help="the directory given to `sandbox up`")
-    down.set_defaults(handler=_pending("sandbox down"))
+    down.set_defaults(handler=_sandbox_down)
     demo = sandbox_sub.add_parser("demo", help="promote a good release, revert a bad one in Git")
     demo.add_argument("--workdir", help="directory for state (default: a temporary one)")
     demo.add_argument("--report", help="write a JSON report of the releases to this file")
