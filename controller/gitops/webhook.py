@@ -4,7 +4,7 @@ Accepted signatures, checked in this order (the first header present decides):
 
 * generic: ``X-Serinus-Signature: sha256=<hex HMAC-SHA256 of the body>``
 * GitHub:  ``X-Hub-Signature-256: sha256=<hex>`` (the SHA-1 ``X-Hub-Signature`` alone is refused)
-* Gitea/Forgejo: ``X-Gitea-Signature`` / ``X-Forgejo-Signature: <hex>``
+* Gitea/Forgejo/Gogs: ``X-Gitea-Signature`` / ``X-Forgejo-Signature`` / ``X-Gogs-Signature: <hex>``
 * GitLab:  ``X-Gitlab-Token: <shared secret>``
 
 Every comparison is constant-time (``hmac.compare_digest``); bodies over 1 MiB are refused with 413.
@@ -69,7 +69,11 @@ def verify(headers: Mapping[str, str], body: bytes, secret: bytes) -> WebhookVer
         return _prefixed(secret, body, lower["x-serinus-signature"], "X-Serinus-Signature", "generic")
     if "x-hub-signature-256" in lower:
         return _prefixed(secret, body, lower["x-hub-signature-256"], "X-Hub-Signature-256", "github")
-    for header, provider in (("x-gitea-signature", "gitea"), ("x-forgejo-signature", "forgejo")):
+    for header, provider in (
+        ("x-gitea-signature", "gitea"),
+        ("x-forgejo-signature", "forgejo"),
+        ("x-gogs-signature", "gogs"),
+    ):
         if header in lower:
             return _hmac_hex(secret, body, lower[header].strip(), header.title(), provider)
     if "x-gitlab-token" in lower:

@@ -2,7 +2,7 @@
 
 A small threaded HTTP server (standard library) on its own thread, so that a slow scrape or webhook
 never blocks kopf's event loop. The push webhook's body is capped at 1 MiB, its signature is checked
-(`controller.operator.pushhook`) before anything else happens, and a valid push triggers detection
+(`controller.gitops.webhook`) before anything else happens, and a valid push triggers detection
 for that Canary at once (202); an unknown Canary is a 404, a bad signature a 401.
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from controller.gitops.webhook import MAX_BODY, verify
 from controller.operator.metrics import OperatorMetrics
-from controller.operator.pushhook import MAX_BODY, verify
 
 log = logging.getLogger("serinus.http")
 
@@ -83,11 +83,11 @@ def _handler(endpoints: Endpoints) -> type[BaseHTTPRequestHandler]:
                 self._answer(413, f"body larger than {MAX_BODY} bytes\n")
                 return
             body = self.rfile.read(length)
-            verdict = verify(dict(self.headers.items()), body, endpoints.secret())
-            if not verdict.ok:
+            verdict = verify(dict(self.headers.items()), body, endpoints.secret().encode())
+            if not verdict.accepted:
                 log.warning("push webhook for %s/%s refused: %s", namespace, name, verdict.reason,
                             extra={"canary": f"{namespace}/{name}"})
-                self._answer(401, verdict.reason + "\n")
+                self._answer(verdict.status, verdict.reason + "\n")
                 return
             if not endpoints.trigger(namespace, name):
                 self._answer(404, f"no Canary {namespace}/{name}\n")

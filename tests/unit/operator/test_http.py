@@ -8,6 +8,8 @@ webhook's timeout, retries a refused connection a bounded number of times; the e
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import http.client
 import json
 import socket
@@ -21,9 +23,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from controller.core.spec import WebhookSpec, WebhookType
+from controller.gitops.webhook import verify
 from controller.operator.metrics import OperatorMetrics
 from controller.operator.ports import WebhookCall
-from controller.operator.pushhook import sign, verify
 from controller.operator.server import Endpoints, HttpServer
 from controller.operator.webhooks import HttpWebhookCaller
 
@@ -96,15 +98,21 @@ def test_webhook_refused_connection_is_retried_then_fails() -> None:
     assert not reply.ok and "after 3 attempts" in reply.message
 
 
+def sign(body: bytes, secret: str) -> str:
+    """The ``sha256=<hex>`` signature a sender puts in the header."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
 def test_signature_verification() -> None:
     body = b'{"ref": "refs/heads/main"}'
-    assert verify({"X-Hub-Signature-256": sign(body, "s3")}, body, "s3").ok
-    assert verify({"X-Gitea-Signature": sign(body, "s3").removeprefix("sha256=")}, body, "s3").ok
-    assert verify({"X-Gitlab-Token": "s3"}, body, "s3").ok
-    assert not verify({"X-Hub-Signature-256": sign(body, "other")}, body, "s3").ok
-    assert "must look like" in verify({"X-Hub-Signature-256": "abc"}, body, "s3").reason
-    assert "no signature header" in verify({}, body, "s3").reason
-    assert "not configured" in verify({"X-Hub-Signature-256": sign(body, "")}, body, "").reason
+    assert verify({"X-Hub-Signature-256": sign(body, "s3")}, body, b"s3").accepted
+    assert verify({"X-Gitea-Signature": sign(body, "s3").removeprefix("sha256=")}, body, b"s3").accepted
+    assert verify({"X-Gogs-Signature": sign(body, "s3").removeprefix("sha256=")}, body, b"s3").accepted
+    assert verify({"X-Gitlab-Token": "s3"}, body, b"s3").accepted
+    assert not verify({"X-Hub-Signature-256": sign(body, "other")}, body, b"s3").accepted
+    assert verify({"X-Hub-Signature-256": "abc"}, body, b"s3").status == 400
+    assert "no signature header" in verify({}, body, b"s3").reason
+    assert verify({"X-Hub-Signature-256": sign(body, "")}, body, b"").status == 403
 
 
 def _request(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, str]:
