@@ -131,6 +131,7 @@ class _Declared:
     key: tuple[str, ...]
     revision: Revision | None
     error: str
+    pod_template: Mapping[str, Any] | None = None  # the manifest's template, when the file has one
 
 
 class _Refused:
@@ -353,13 +354,15 @@ class Reconciler:
             answer = self.ports.git.declared(source)
         except CredentialsError as exc:
             answer = GitReadError(kind=GitErrorKind.CONFIG, message=str(exc))
+        template: Mapping[str, Any] | None = None
         if isinstance(answer, DeclaredRevision):
             revision = Revision(commit=answer.commit, image=answer.image)
+            template = answer.pod_template
             self.ports.metrics.git_operation("declared", "ok")
         else:
             error = f"{answer.kind}: {answer.message}"
             self.ports.metrics.git_operation("declared", str(answer.kind))
-        self._declared[key] = _Declared(now, source_key, revision, error)
+        self._declared[key] = _Declared(now, source_key, revision, error, template)
         return revision, error
 
     # -- metrics and gates ------------------------------------------------------------------------
@@ -469,6 +472,23 @@ class Reconciler:
             raise ActionFailed(f"target Deployment {spec.namespace}/{spec.target_ref.name} does not exist")
         return obj
 
+    def _revision_template(self, spec: CanarySpec, container: str, revision: Revision) -> dict[str, Any]:
+        """The pod template to give the target for ``revision``.
+
+        Serinus is the applier: when Git's file is a Deployment manifest, the whole template it declares
+        at that commit is applied (env, resources, probes change with the image); otherwise (a
+        kustomization or Helm values) the target's current template with the declared image.
+        """
+        declared = self._declared.get(spec.key)
+        if (
+            declared is not None
+            and declared.pod_template is not None
+            and declared.revision == revision
+        ):
+            manifest = {"spec": {"template": declared.pod_template}}
+            return template_with_image(manifest, container, revision.image)
+        return template_with_image(self._target(spec), container, revision.image)
+
     def _apply(self, ctx: _Applying, action: Action, result: TickResult) -> None:
         spec, ports = ctx.spec, self.ports
         target_name = spec.target_ref.name
@@ -487,7 +507,7 @@ class Reconciler:
             ports.services.ensure(self._service_plan(spec, ctx.body, target_obj))
             ctx.router.ensure(self._route_target(spec, ctx.body, target_obj))
         elif isinstance(action, ApplyRevision):
-            template = template_with_image(self._target(spec), container, action.revision.image)
+            template = self._revision_template(spec, container, action.revision)
             ports.workloads.apply_pod_template(spec.namespace, target_name, template)
             ports.workloads.scale(spec.namespace, target_name, action.replicas)
         elif isinstance(action, ScaleTarget):

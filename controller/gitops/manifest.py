@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import PurePosixPath
+from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -99,6 +100,34 @@ def read_image(
 ) -> str:
     """The image the file declares for the target (see the module docstring for the rules per kind)."""
     return _locate(text, kind, target_name, container, values_key, path=path).image
+
+
+def read_pod_template(
+    text: str, kind: FileKind, target_name: str, *, path: str = "<manifest>"
+) -> dict[str, Any] | None:
+    """The pod template of the target Deployment in a manifest file; None for kustomizations and Helm values.
+
+    Serinus applies this template to the target when a revision starts (it is the applier), so what
+    runs is what the file declares, not only its image. Errors are those of :func:`read_image`.
+    """
+    if kind is not FileKind.MANIFEST:
+        return None
+    try:
+        documents = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as exc:
+        raise ManifestError(path, f"not valid YAML: {exc}") from None
+    for doc in documents:
+        if (
+            isinstance(doc, dict)
+            and doc.get("kind") == "Deployment"
+            and isinstance(doc.get("metadata"), dict)
+            and doc["metadata"].get("name") == target_name
+        ):
+            template = (doc.get("spec") or {}).get("template")
+            if not isinstance(template, dict):
+                raise ManifestError(path, f"Deployment {target_name} has no spec.template")
+            return template
+    raise ManifestError(path, f"no Deployment named {target_name}")
 
 
 def revert_image(

@@ -7,9 +7,10 @@ in-memory one with fault injection. The operator maps these values onto the pure
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from controller.gitops.credentials import Credentials
 
@@ -38,10 +39,15 @@ class GitIdentity:
 
 @dataclass(frozen=True)
 class DeclaredRevision:
-    """The tip commit of the tracked branch and the image its file declares for the target."""
+    """The tip commit of the tracked branch and the image its file declares for the target.
+
+    ``pod_template`` is the target's whole pod template when the file is a Deployment manifest (None
+    for kustomizations and Helm values, where only the image is declared here).
+    """
 
     commit: str
     image: str
+    pod_template: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 class GitErrorKind(StrEnum):

@@ -40,7 +40,7 @@ from controller.gitops.credentials import (
     split_userinfo,
 )
 from controller.gitops.gitcli import GitCommandError, GitRunner
-from controller.gitops.manifest import ManifestError, detect_kind, read_image
+from controller.gitops.manifest import ManifestError, detect_kind, read_image, read_pod_template
 from controller.gitops.port import (
     DeclaredRevision,
     GitErrorKind,
@@ -347,9 +347,10 @@ class GitRepositories:
             image = read_image(
                 text, kind, source.target, source.container, source.values_key, path=source.path
             )
+            template = read_pod_template(text, kind, source.target, path=source.path)
         except ManifestError as exc:
             return GitReadError(GitErrorKind.MANIFEST, str(exc))
-        return DeclaredRevision(commit, image)
+        return DeclaredRevision(commit, image, template)
 
     def _read_error(self, remote: _Remote, exc: GitCommandError) -> GitReadError:
         message = scrub(f"{redact_url(remote.url)}: {exc}", self._secrets(remote))

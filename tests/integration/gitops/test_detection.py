@@ -39,7 +39,10 @@ def test_pushed_change_is_detected_with_its_commit_and_image(
 
     pushed = push_files(fleet.url, {MANIFEST_PATH: deployment(NEW)}, "podinfo 6.1.0", tmp_path)
 
-    assert adapter.declared(fleet.source()) == DeclaredRevision(pushed, NEW)
+    seen = adapter.declared(fleet.source())
+    assert seen == DeclaredRevision(pushed, NEW)
+    assert isinstance(seen, DeclaredRevision) and seen.pod_template is not None
+    assert seen.pod_template["spec"]["containers"][0]["image"] == NEW
 
 
 def test_idle_polls_run_ls_remote_only(fleet: Fleet, adapter: GitRepositories) -> None:

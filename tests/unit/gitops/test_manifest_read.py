@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from controller.gitops.imageref import ImageRef, parse_image
-from controller.gitops.manifest import FileKind, ManifestError, detect_kind, read_image
+from controller.gitops.manifest import FileKind, ManifestError, detect_kind, read_image, read_pod_template
 
 DEPLOY = """\
 apiVersion: apps/v1
@@ -131,3 +131,29 @@ def test_parse_image_splits_repository_tag_and_digest() -> None:
     for bad in ("", "a b", "app@", "app:"):
         with pytest.raises(ValueError, match="invalid image reference"):
             parse_image(bad)
+
+
+def test_pod_template_of_the_target_in_a_multi_document_manifest() -> None:
+    """The whole template the file declares for the target (Serinus applies it); others are ignored."""
+    text = "---\n".join([DEPLOY.format(name="web"), DEPLOY.format(name="podinfo")])
+    template = read_pod_template(text, FileKind.MANIFEST, "podinfo", path="d.yaml")
+    assert template is not None
+    assert [c["image"] for c in template["spec"]["containers"]] == [
+        "ghcr.io/acme/podinfo:1.0",
+        "envoyproxy/envoy:v1.30.1",
+    ]
+
+
+def test_pod_template_is_none_for_kustomizations_and_values() -> None:
+    """Kustomizations and Helm values declare an image, not a template."""
+    assert read_pod_template("images: []\n", FileKind.KUSTOMIZATION, "podinfo") is None
+    assert read_pod_template("image: {tag: '1'}\n", FileKind.HELM_VALUES, "podinfo") is None
+
+
+def test_pod_template_errors_name_the_file_and_the_problem() -> None:
+    """A missing target or template is a ManifestError naming the file."""
+    with pytest.raises(ManifestError, match=r"d\.yaml: no Deployment named api"):
+        read_pod_template(DEPLOY.format(name="web"), FileKind.MANIFEST, "api", path="d.yaml")
+    bare = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec: {}\n"
+    with pytest.raises(ManifestError, match=r"has no spec\.template"):
+        read_pod_template(bare, FileKind.MANIFEST, "api", path="d.yaml")

@@ -9,6 +9,8 @@ results (never a rollback); manual controls consumed once.
 
 from __future__ import annotations
 
+import copy
+
 from analysis.query import QueryResult
 from controller.core.actions import (
     ApplyRevision,
@@ -84,6 +86,21 @@ def test_healthy_run_promotes_and_applies_every_forward_action_kind() -> None:
     assert world.git.reverts() == []
     assert [c.webhook.name for c in world.webhooks.calls] == ["done"]
     assert world.status()["conditions"][0]["type"] == "Promoted"
+
+
+def test_the_manifests_whole_pod_template_is_applied_and_promoted() -> None:
+    """Serinus is the applier: a commit changing env with the image runs that env, not only the image."""
+    world = bootstrapped()
+    template = copy.deepcopy(world.get(DEPLOYMENT, NAME)["spec"]["template"])
+    template["spec"]["containers"][0]["image"] = NEW
+    template["spec"]["containers"][0]["env"] = [{"name": "MODE", "value": "declared-in-git"}]
+    world.git.commit(NEW, template)
+    world.reconciler.trigger(NS, NAME)
+    world.run_until("Succeeded", seconds=5)
+    for name in (NAME, f"{NAME}-primary"):
+        container = world.get(DEPLOYMENT, name)["spec"]["template"]["spec"]["containers"][0]
+        assert container["image"] == NEW
+        assert container["env"] == [{"name": "MODE", "value": "declared-in-git"}]
 
 
 def test_failing_checks_roll_back_and_revert_git_once_in_the_same_tick() -> None:

@@ -52,6 +52,7 @@ class Commit:
     image: str
     canary: str = ""
     reverts: str = ""  # the Serinus-Reverts trailer
+    template: dict[str, Any] | None = None  # the manifest's pod template, when the file has one
 
 
 class FakeGit:
@@ -66,10 +67,10 @@ class FakeGit:
         self.fail_reverts = 0
         self.revert_calls: list[RevertRequest] = []
 
-    def commit(self, image: str) -> str:
-        """A developer commits a new image."""
+    def commit(self, image: str, template: dict[str, Any] | None = None) -> str:
+        """A developer commits a new image (and, for a Deployment manifest, its whole pod template)."""
         sha = next(self._shas)
-        self.branch.append(Commit(sha, image))
+        self.branch.append(Commit(sha, image, template=template))
         return sha
 
     @property
@@ -83,7 +84,7 @@ class FakeGit:
         self.reads += 1
         if self.read_error is not None:
             return self.read_error
-        return DeclaredRevision(self.tip.sha, self.tip.image)
+        return DeclaredRevision(self.tip.sha, self.tip.image, self.tip.template)
 
     def write_revert(self, source: GitSource, request: RevertRequest) -> RevertResult:
         self.revert_calls.append(request)
