@@ -307,6 +307,16 @@ class Sandbox:
                 return None
             raise
 
+    def list(
+        self, api_version: str, kind: str, namespace: str | None = None, *, selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Objects of one kind (in ``namespace``, default the sandbox's), optionally by label selector."""
+        obj = {"apiVersion": api_version, "kind": kind, "metadata": {"namespace": namespace}}
+        collection, _ = self._path(obj, f"{kind} list")
+        query = [("labelSelector", selector)] if selector else []
+        found = RawApi(self.api_client()).request("GET", collection, query=query)
+        return list(found.get("items") or [])
+
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
         """Delete one object; False if it did not exist."""
         obj = {"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": namespace}}
