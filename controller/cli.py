@@ -11,9 +11,7 @@ from controller import __version__
 Handler = Callable[[argparse.Namespace], int]
 
 # Commands whose implementation has not landed yet say so and fail: never pretend to work.
-_PENDING: dict[str, str] = {
-    "sandbox demo": "the sandbox demo (issue 7)",
-}
+_PENDING: dict[str, str] = {}
 
 
 def _pending(name: str) -> Handler:
@@ -34,6 +32,12 @@ def _sandbox_down(args: argparse.Namespace) -> int:
     from sandbox.cli import down
 
     return down(args)
+
+
+def _sandbox_demo(args: argparse.Namespace) -> int:
+    from sandbox.demo import main as demo
+
+    return demo(args)
 
 
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
@@ -232,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sandbox_sub.add_parser("demo", help="promote a good release, revert a bad one in Git")
     demo.add_argument("--workdir", help="directory for state (default: a temporary one)")
     demo.add_argument("--report", help="write a JSON report of the releases to this file")
-    demo.set_defaults(handler=_pending("sandbox demo"))
+    demo.set_defaults(handler=_sandbox_demo)
     return parser
 
 
