@@ -117,10 +117,13 @@ def test_builtin_success_rate_on_sandbox_prometheus_matches_the_image_error_rate
             deployment("podinfo", "demo/podinfo:1.2.0", labels={"app": "podinfo"}),
             service("podinfo-primary", {"app": "podinfo-primary"}),
             service("podinfo-canary", {"app": "podinfo"}),
-            httproute("podinfo", sandbox.demo_host, {"podinfo-primary": 50, "podinfo-canary": 50}),
         ]
     )
     _ready(sandbox, "podinfo-primary", "podinfo")
+    # routed only once both serve: a route to a backend without endpoints answers 503 (as in a cluster)
+    sandbox.apply(httproute("podinfo", sandbox.demo_host, {"podinfo-primary": 50, "podinfo-canary": 50}))
+    cluster = f"{sandbox.namespace}_podinfo-canary_9898"
+    eventually(lambda: served_weights(sandbox, sandbox.demo_host).get(cluster) == 50, "the route served")
     context = TemplateContext(
         name="podinfo", namespace=sandbox.namespace, target="podinfo", service="podinfo", interval="10s"
     )
