@@ -532,8 +532,10 @@ def run_demo(workdir: Path | None = None, report: Path | None = None, out: TextI
             final = demo.final_state()
             if not problems and final[0] != final[1]:
                 problems.append(f"Git declares {final[0]} but the primary runs {final[1]}")
-        except (DemoError, SandboxError, OSError, ValueError) as exc:
+        except (DemoError, SandboxError) as exc:
             problems.append(str(exc))
+        except Exception as exc:  # whatever broke, the report and the cleanup still happen
+            problems.append(f"{type(exc).__name__}: {exc}")
         except KeyboardInterrupt:
             problems.append("interrupted")
         finally:
