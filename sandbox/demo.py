@@ -1,4 +1,4 @@
-"""``serinus sandbox demo``: the whole story of Serinus, told against the sandbox in about two minutes.
+"""``serinus sandbox demo``: the whole story of Serinus, told against the sandbox in a minute or two.
 
 1. The sandbox comes up; its fleet repository declares ``demo/podinfo:1.0.0``. The target Deployment
    (read from the fleet repository) and a Canary (``provider: gatewayapi``, ``source.git`` = the
@@ -325,15 +325,17 @@ class Demo:
         timeout = {"promoted": PROMOTE_TIMEOUT, "reverted": REVERT_TIMEOUT}.get(expected, QUARANTINE_TIMEOUT)
         follow = _Follower(self, rel)
         deadline = committed + timeout
-        while rel.outcome == "pending":
-            self.operator.check_alive()
-            self.note_processes()
-            follow.poll()
-            if time.monotonic() > deadline:
-                rel.outcome = "timeout"
-                break
-            time.sleep(POLL)
-        rel.seconds = round(time.monotonic() - committed, 1)
+        try:
+            while rel.outcome == "pending":
+                self.operator.check_alive()
+                self.note_processes()
+                follow.poll()
+                if time.monotonic() > deadline:
+                    rel.outcome = "timeout"
+                    break
+                time.sleep(POLL)
+        finally:
+            rel.seconds = round(time.monotonic() - committed, 1)
         after = self.by_version()
         rel.answers_by_version = {
             v: n - counts_before.get(v, 0) for v, n in sorted(after.items()) if n - counts_before.get(v, 0)
@@ -397,11 +399,11 @@ class _Follower:
         mine = current == rel.commit
         phase = str(st.get("phase", ""))
         weight = int(st.get("canaryWeight") or 0)
-        if mine and phase != self.phase:
-            self.demo.say(f"{rel.tag}: phase {phase}")
-            self.phase = phase
         if mine:
-            self._checks(st, weight)
+            self._checks(st, weight)  # before the phase: the last check is what moved it
+            if phase != self.phase:
+                self.demo.say(f"{rel.tag}: phase {phase}")
+                self.phase = phase
             if weight and (not rel.weights or rel.weights[-1] != weight):
                 rel.weights.append(weight)
             if weight or rel.checks:
@@ -507,7 +509,7 @@ def run_demo(workdir: Path | None = None, report: Path | None = None, out: TextI
     demo: Demo | None = None
     problems: list[str] = []
     final: tuple[str, str] | None = None
-    print(f"Serinus sandbox demo in {workdir} (about two minutes)", file=out, flush=True)
+    print(f"Serinus sandbox demo in {workdir} (about a minute)", file=out, flush=True)
     with _terminate_on_sigterm():
         try:
             sandbox = Sandbox.up(workdir)
@@ -553,8 +555,9 @@ def run_demo(workdir: Path | None = None, report: Path | None = None, out: TextI
         _write_report(Path(report), workdir, releases, final=final, problems=problems, processes=processes)
     _summary(out, releases, final, problems, seconds=time.monotonic() - begun, workdir=workdir)
     if problems:
-        print("\nlast lines of the operator's log:", file=sys.stderr)
-        print(log_tail or "(none)", file=sys.stderr)
+        where = workdir / OPERATOR_LOG
+        print(f"\nlast lines of the operator's log ({where}):", file=sys.stderr)
+        print(log_tail or "(empty)", file=sys.stderr)
         return 1
     return 0
 

@@ -9,14 +9,19 @@ report and from the real fleet repository it leaves behind:
 - `1.2.0` committed again is quarantined: reverted again by a second commit, no check and no weight,
   and not one answer from `1.2.0` while the 1.1.0 primary kept answering;
 - at the end Git declares `1.1.0` and the primary runs it;
-- no process is left: every PID the sandbox or the demo recorded (start time included) is gone.
+- no process is left: every PID the sandbox or the demo recorded (start time included) is gone;
+- when the story breaks (the operator dies, or the demo gets SIGTERM), the demo exits 1 with a clear
+  message and the operator's last log lines, and still leaves no process behind.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,3 +173,61 @@ def test_no_process_is_left_behind(demo: DemoRun) -> None:
     recorded.append(ProcessRecord.from_json(json.loads((demo.workdir / "operator.json").read_text())))
     alive = [r for r in recorded if is_alive(r)]
     assert alive == [], f"still running: {alive}"
+
+
+# -- when the story breaks: a clear failure, the operator's last log lines, and nothing left running
+
+
+def _start_demo(workdir: Path, report: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "controller.cli", "sandbox", "demo", "--workdir", str(workdir),
+         "--report", str(report)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+
+
+def _wait_for_file(path: Path, process: subprocess.Popen[str]) -> None:
+    # Bounded by the test timeout; it ends early if the demo exits before writing the file.
+    while not path.exists():
+        if process.poll() is not None:
+            out, err = process.communicate()
+            raise AssertionError(f"the demo exited ({process.returncode}) before {path.name}:\n{out}\n{err}")
+        time.sleep(0.1)
+
+
+def _assert_nothing_left(workdir: Path, report: dict[str, Any]) -> None:
+    recorded = [ProcessRecord.from_json(p) for p in report["processes"]]
+    state = read_state(workdir)
+    recorded += [ProcessRecord.from_json(r) for r in state["processes"].values()]
+    recorded.append(ProcessRecord.from_json(state["supervisor"]))
+    assert {p["name"] for p in report["processes"]} >= {"supervisor", "operator"}
+    assert [r for r in recorded if is_alive(r)] == []
+
+
+def test_a_dead_operator_fails_the_demo_with_its_log_and_stops_everything(tmp_path: Path) -> None:
+    workdir, report_path = tmp_path / "work", tmp_path / "report.json"
+    demo = _start_demo(workdir, report_path)
+    _wait_for_file(workdir / "canary.yaml", demo)  # the operator runs and the story has begun
+    while "operator started" not in (workdir / "operator.log").read_text() and demo.poll() is None:
+        time.sleep(0.1)
+    operator = ProcessRecord.from_json(json.loads((workdir / "operator.json").read_text()))
+    os.kill(operator.pid, signal.SIGKILL)
+    out, err = demo.communicate(timeout=120)
+    assert demo.returncode == 1, out + err
+    assert "serinus sandbox demo FAILED" in err and "serinus run exited with code -9" in err, err
+    assert "last lines of the operator's log" in err and "serinus.operator" in err, err
+    report = json.loads(report_path.read_text())
+    assert report["ok"] is False and any("serinus run exited" in p for p in report["problems"])
+    _assert_nothing_left(workdir, report)
+
+
+def test_sigterm_stops_the_demo_and_everything_it_started(tmp_path: Path) -> None:
+    workdir, report_path = tmp_path / "work", tmp_path / "report.json"
+    demo = _start_demo(workdir, report_path)
+    _wait_for_file(workdir / "canary.yaml", demo)
+    demo.send_signal(signal.SIGTERM)
+    out, err = demo.communicate(timeout=120)
+    assert demo.returncode == 1, out + err
+    report = json.loads(report_path.read_text())
+    assert report["problems"] == ["interrupted"]
+    _assert_nothing_left(workdir, report)
