@@ -592,6 +592,7 @@ def _summary(
     if final is not None:
         print(f"  Git declares {final[0]}; the primary runs {final[1]}", file=out)
     print(f"  {seconds:.0f}s in all; every process stopped; files kept in {workdir}", file=out)
+    print(f"  the fleet history: git --git-dir {workdir / 'git' / 'fleet.git'} log --stat", file=out)
     if problems:
         print("\nserinus sandbox demo FAILED:", file=sys.stderr)
         for problem in problems:
