@@ -154,7 +154,8 @@ class DeploymentController(threading.Thread):
         while not self.stop_flag.is_set():
             with contextlib.suppress(RuntimeError, OSError, ValueError):
                 self.settle()
-            self.stop_flag.wait(1.0)
+            # Listing every Deployment is not free for the emulator at 1,000+ objects: poll gently.
+            self.stop_flag.wait(3.0)
 
     def settle(self) -> None:
         """One pass: write the status of every Deployment that is not yet rolled out and ready."""
@@ -257,9 +258,10 @@ def measure(count: int, settle_seconds: float, idle_ticks: int, workdir: Path) -
             seed_fleet_repo(workdir / "git" / "fleet.git", files or {"README": "empty fleet\n"})
             git_url = daemon.url("fleet.git")
             created = time.monotonic()
+            deployments = DeploymentController(api)
             for n in names:
                 api.ok("POST", f"/apis/apps/v1/namespaces/{NS}/deployments", deployment(n))
-            deployments = DeploymentController(api)
+            deployments.settle()
             deployments.start()
             for n in names:
                 api.ok("POST", f"/apis/serinus.dev/v1alpha1/namespaces/{NS}/canaries", canary(n, git_url))
