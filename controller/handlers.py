@@ -11,6 +11,9 @@
 - ``index`` of MetricTemplates by ``(namespace, name)``, read by the reconciler (no API call per check);
 - ``timer`` on Canaries every ``--tick``: one reconcile tick, on the leader only (the reconciler
   returns at once on a follower, which writes nothing);
+- kopf's last-handled configuration (its diff-base) is stored by the leader only: every replica sees
+  the same spec edit, and a follower must not write it (kopf's finalizer is still added by whichever
+  replica first sees a new Canary: handlers filtered by leadership would make a follower remove it);
 - ``on.delete`` behind kopf's finalizer: ticks until the core's Terminating flow finalizes; a
   follower waits for the leader to finish instead.
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -32,6 +36,20 @@ FINALIZER = "serinus.dev/finalizer"
 DELETE_BUDGET_SECONDS = 120.0
 
 log = logging.getLogger("serinus.handlers")
+
+
+class LeaderDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
+    """kopf's last-handled configuration in annotations, written by the leader only: every replica
+    sees the same spec edit, and a follower writes nothing."""
+
+    def __init__(self, leading: Callable[[], bool], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._leading = leading
+
+    def store(self, *, body: Any, patch: Any, essence: Any) -> None:
+        """Store on the leader; a follower's copy of kopf keeps nothing."""
+        if self._leading():
+            super().store(body=body, patch=patch, essence=essence)
 
 
 def register(registry: kopf.OperatorRegistry, config: RunConfig) -> None:
@@ -53,9 +71,10 @@ def register(registry: kopf.OperatorRegistry, config: RunConfig) -> None:
         settings.watching.connect_timeout = 10
         settings.persistence.finalizer = FINALIZER
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="serinus.dev")
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix="serinus.dev", key="last-handled-configuration")
         runtime = build_runtime(config)
+        settings.persistence.diffbase_storage = LeaderDiffBaseStorage(
+            runtime.reconciler.ports.leadership.is_leader, prefix="serinus.dev",
+            key="last-handled-configuration")
         memo["runtime"] = runtime
         runtime.start()
 
