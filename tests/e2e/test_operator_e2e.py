@@ -210,9 +210,10 @@ def test_prometheus_stopped_mid_run_holds_the_weight_pauses_and_reverts_nothing(
     """With its own sandbox: a healthy run reaches its first step (20%) and, held there by the gate,
     passes a check; then the sandbox's Prometheus process is stopped (by the PID the sandbox
     recorded). Every later check is ERROR, none FAIL: the weight stays at 20 until ``inconclusiveLimit``
-    (3) checks in a row, then traffic returns to the primary (HTTPRoute and Envoy at 100/0) and the
-    phase is Paused. Invariant I5: no failed check, no rollback, no revert: Git still declares 1.1.0,
-    ``main`` is still the release commit, no revert commit, nothing quarantined; the primary keeps 1.0.0."""
+    (3) checks in a row, then traffic returns to the primary (HTTPRoute and Envoy at 100/0, not one
+    1.1.0 answer in 300 requests) and the phase is Paused. Invariant I5: no failed check, no rollback,
+    no revert: Git still declares 1.1.0, ``main`` is still the release commit, no revert commit,
+    nothing quarantined; the primary keeps 1.0.0."""
     begun = time.monotonic()
     sandbox = Sandbox.up(tmp_path / "sandbox", rps=0)
     gate = WeightGate(sandbox).start()
@@ -223,7 +224,7 @@ def test_prometheus_stopped_mid_run_holds_the_weight_pauses_and_reverts_nothing(
         app.deploy("1.0.0", webhooks=gate.webhooks())
         _initialized(app, operator)
         gate.approve(app.ref, 0)  # the first step only: the run then holds at 20
-        with traffic_to(sandbox, app.host, 100.0), StatusRecorder(app) as recorder:
+        with traffic_to(sandbox, app.host, 100.0) as traffic, StatusRecorder(app) as recorder:
             commit = app.commit("1.1.0")
 
             def passed_at_step() -> bool:
@@ -242,8 +243,8 @@ def test_prometheus_stopped_mid_run_holds_the_weight_pauses_and_reverts_nothing(
                 return app.status().get("phase") == "Paused"
 
             eventually(paused, "the pause after inconclusiveLimit", timeout=60)
-            eventually(lambda: app.envoy_split() == (100, 0), "Envoy back at 100/0", timeout=30)
             status = app.status()
+            after = measure(app, traffic, 0, "1.1.0", 300)  # waits for Envoy to serve 100/0 first
         while_blind = recorder.seen[stopped_at - 1 :]  # from the last sample before the stop
 
         assert (status.get("currentRevision") or {}).get("commit") == commit
@@ -255,6 +256,7 @@ def test_prometheus_stopped_mid_run_holds_the_weight_pauses_and_reverts_nothing(
         held = [w for phase, w in while_blind if phase != "Paused"]
         assert held and set(held) == {STEP}, while_blind
         assert status["canaryWeight"] == 0 and app.route() == (100, 0)
+        assert after.counts.by_version == {"1.0.0": after.answered}, after.counts
         assert recorder.weights() == [0, STEP, 0], recorder.seen
         # I5: nothing reverted.
         assert app.head() == commit and app.revert_commits() == []
