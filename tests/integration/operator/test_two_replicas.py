@@ -8,9 +8,12 @@ Which replica is which is known by construction (replica X has proxy X and `--id
 Lease names the leader's identity.
 
 Pinned: the Lease holder's proxy carries the run (status, Deployments, Services, HTTPRoute, events);
-the follower's proxy carries reads (it is alive and watching) and not one write other than contending
-for the Lease, and not one successful write at all. When the leader stops, the follower takes the Lease
-and then does write through its proxy (so the follower's count of zero was measurable, not vacuous).
+the follower's proxy carries reads (it is alive and watching) and no write but contention: for the
+Lease (never successful), and kopf's finalizer JSON patch when both replicas saw a new Canary before
+either added it. A spec edit both replicas see is recorded by the leader only (kopf's
+last-handled-configuration; before the fix in `controller.handlers`, every replica wrote it). When the
+leader stops, the follower takes the Lease and then does write through its proxy (so the follower's
+count of zero was measurable, not vacuous).
 """
 
 from __future__ import annotations
@@ -67,10 +70,10 @@ def _adds_finalizer_only(request: Request) -> bool:
 def test_two_replicas_only_the_lease_holder_writes(
     cluster: Cluster, fleet: Fleet, prometheus: PrometheusServer, tmp_path: Path, operators: list[Operator]
 ) -> None:
-    """Two replicas race for the Lease; through a run to promotion only the holder's proxy carries
-    writes (the follower: zero writes except contending for the Lease, zero successful writes, and
-    reads that show it was alive); after the leader stops, the follower takes over and its proxy
-    carries the next run's writes."""
+    """Two replicas race for the Lease; through a run to promotion and a spec edit only the holder's
+    proxy carries writes (the follower: contention only, nothing after the edit, and reads that show it
+    was alive); after the leader stops, the follower takes over and its proxy carries the next run's
+    writes."""
     cluster.template(HEALTHY, prometheus.url)
     proxies = {name: CountingProxy(cluster.server.url).start() for name in ("op-a", "op-b")}
     try:
