@@ -9,7 +9,7 @@ object read back equals the object built and an unchanged split writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from controller.kube.objects import Obj, Resource
@@ -19,6 +19,7 @@ from controller.routers.model import (
     ObjectRef,
     RouterError,
     RouteTarget,
+    SingleObjectRouter,
     UnreadableRoute,
     UnsupportedMatch,
     Weights,
@@ -62,7 +63,7 @@ def http_route_match(match: Mapping[str, Any], index: int) -> dict[str, Any]:
     return out
 
 
-class GatewayApiRouter:
+class GatewayApiRouter(SingleObjectRouter):
     """Pure builders for the Gateway API HTTPRoute."""
 
     name = "gatewayapi"
@@ -70,18 +71,6 @@ class GatewayApiRouter:
     def route_ref(self, target: RouteTarget) -> ObjectRef:
         """The HTTPRoute is named after the apex Service."""
         return ObjectRef(HTTPROUTE, target.service)
-
-    def source_ref(self, target: RouteTarget) -> ObjectRef | None:
-        """No source object."""
-        return None
-
-    def auxiliary(self, target: RouteTarget) -> Sequence[ObjectRef]:
-        """No auxiliary objects."""
-        return ()
-
-    def build_auxiliary(self, ref: ObjectRef, current: Mapping[str, Any] | None, target: RouteTarget) -> Obj:
-        """Never called: there are no auxiliary objects."""
-        raise RouterError(f"gatewayapi has no auxiliary object {ref.name}")
 
     def _is_ours(self, rule: Mapping[str, Any], target: RouteTarget) -> bool:
         names = {b.get("name") for b in rule.get("backendRefs") or []}

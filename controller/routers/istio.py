@@ -19,6 +19,7 @@ from controller.routers.model import (
     ObjectRef,
     RouterError,
     RouteTarget,
+    SingleObjectRouter,
     UnreadableRoute,
     UnsupportedMatch,
     Weights,
@@ -45,7 +46,7 @@ def _check_match(match: Match) -> list[dict[str, Any]]:
     return out
 
 
-class IstioRouter:
+class IstioRouter(SingleObjectRouter):
     """Pure builders for Istio's VirtualService and DestinationRules."""
 
     name = "istio"
@@ -53,10 +54,6 @@ class IstioRouter:
     def route_ref(self, target: RouteTarget) -> ObjectRef:
         """The VirtualService is named after the apex Service."""
         return ObjectRef(VIRTUAL_SERVICE, target.service)
-
-    def source_ref(self, target: RouteTarget) -> ObjectRef | None:
-        """No source object."""
-        return None
 
     def auxiliary(self, target: RouteTarget) -> Sequence[ObjectRef]:
         """The DestinationRules of the primary and canary Services."""

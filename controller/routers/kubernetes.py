@@ -7,7 +7,7 @@ else belong to the Service as `controller.kube.services` (or a user) made it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from controller.kube.objects import SERVICE, Obj
@@ -17,6 +17,7 @@ from controller.routers.model import (
     ObjectRef,
     RouterError,
     RouteTarget,
+    SingleObjectRouter,
     UnreadableRoute,
     UnsupportedMatch,
     UnsupportedWeights,
@@ -25,7 +26,7 @@ from controller.routers.model import (
 )
 
 
-class KubernetesRouter:
+class KubernetesRouter(SingleObjectRouter):
     """Pure builders for blue/green through the apex Service's selector."""
 
     name = "kubernetes"
@@ -33,18 +34,6 @@ class KubernetesRouter:
     def route_ref(self, target: RouteTarget) -> ObjectRef:
         """The apex Service."""
         return ObjectRef(SERVICE, target.service)
-
-    def source_ref(self, target: RouteTarget) -> ObjectRef | None:
-        """No source object (the route object itself must exist)."""
-        return None
-
-    def auxiliary(self, target: RouteTarget) -> Sequence[ObjectRef]:
-        """No auxiliary objects."""
-        return ()
-
-    def build_auxiliary(self, ref: ObjectRef, current: Mapping[str, Any] | None, target: RouteTarget) -> Obj:
-        """Never called: there are no auxiliary objects."""
-        raise RouterError(f"kubernetes has no auxiliary object {ref.name}")
 
     def _selectors(self, target: RouteTarget) -> tuple[dict[str, str], dict[str, str]]:
         if not target.primary_selector or not target.canary_selector:

@@ -177,3 +177,25 @@ def weights_from(primary: int, canary: int, where: str) -> Weights:
         return Weights(primary, canary)
     except InvalidWeights as exc:
         raise UnreadableRoute(f"{where}: {exc}") from exc
+
+
+class SingleObjectRouter:
+    """Defaults for a router whose mesh object stands alone: no source object, no auxiliary objects.
+
+    Providers override what they need (nginx reads a source Ingress; istio writes DestinationRules).
+    """
+
+    name: str
+
+    def source_ref(self, target: RouteTarget) -> ObjectRef | None:
+        """No source object."""
+        return None
+
+    def auxiliary(self, target: RouteTarget) -> Sequence[ObjectRef]:
+        """No auxiliary objects."""
+        return ()
+
+    def build_auxiliary(self, ref: ObjectRef, current: Mapping[str, Any] | None, target: RouteTarget) -> Obj:
+        """Never called when ``auxiliary`` is empty."""
+        raise RouterError(f"{self.name} has no auxiliary object {ref.name}")
+

@@ -11,7 +11,7 @@ A cookie match `{"cookie": {"exact": NAME}}` routes requests whose cookie NAME i
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from controller.kube.objects import INGRESS, Obj
@@ -22,6 +22,7 @@ from controller.routers.model import (
     ObjectRef,
     RouterError,
     RouteTarget,
+    SingleObjectRouter,
     UnreadableRoute,
     UnsupportedMatch,
     UnsupportedWeights,
@@ -79,7 +80,7 @@ def _point_at_canary(backend: dict[str, Any], target: RouteTarget) -> bool:
     return True
 
 
-class NginxRouter:
+class NginxRouter(SingleObjectRouter):
     """Pure builders for the ingress-nginx canary Ingress."""
 
     name = "nginx"
@@ -97,14 +98,6 @@ class NginxRouter:
     def source_ref(self, target: RouteTarget) -> ObjectRef | None:
         """The user's Ingress, which the canary Ingress copies."""
         return ObjectRef(INGRESS, self._ingress(target))
-
-    def auxiliary(self, target: RouteTarget) -> Sequence[ObjectRef]:
-        """No auxiliary objects."""
-        return ()
-
-    def build_auxiliary(self, ref: ObjectRef, current: Mapping[str, Any] | None, target: RouteTarget) -> Obj:
-        """Never called: there are no auxiliary objects."""
-        raise RouterError(f"nginx has no auxiliary object {ref.name}")
 
     def build(self, current: Mapping[str, Any] | None, target: RouteTarget, weights: Weights,
               match: Match | None) -> Obj:

@@ -6,15 +6,15 @@ traffic and break the sum of 100. Labels, annotations and other fields stay.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from controller.kube.objects import Obj, Resource
 from controller.routers.model import (
     Match,
     ObjectRef,
-    RouterError,
     RouteTarget,
+    SingleObjectRouter,
     UnreadableRoute,
     UnsupportedMatch,
     Weights,
@@ -26,7 +26,7 @@ from controller.routers.model import (
 TRAFFIC_SPLIT = Resource("split.smi-spec.io", "v1alpha2", "trafficsplits", "TrafficSplit")
 
 
-class SmiRouter:
+class SmiRouter(SingleObjectRouter):
     """Pure builders for the SMI TrafficSplit."""
 
     name = "smi"
@@ -34,18 +34,6 @@ class SmiRouter:
     def route_ref(self, target: RouteTarget) -> ObjectRef:
         """The TrafficSplit is named after the apex Service."""
         return ObjectRef(TRAFFIC_SPLIT, target.service)
-
-    def source_ref(self, target: RouteTarget) -> ObjectRef | None:
-        """No source object."""
-        return None
-
-    def auxiliary(self, target: RouteTarget) -> Sequence[ObjectRef]:
-        """No auxiliary objects."""
-        return ()
-
-    def build_auxiliary(self, ref: ObjectRef, current: Mapping[str, Any] | None, target: RouteTarget) -> Obj:
-        """Never called: there are no auxiliary objects."""
-        raise RouterError(f"smi has no auxiliary object {ref.name}")
 
     def build(self, current: Mapping[str, Any] | None, target: RouteTarget, weights: Weights,
               match: Match | None) -> Obj:
