@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -43,8 +43,6 @@ NAME = "podinfo"
 CONTAINER = "podinfo"
 MANIFEST = "apps/podinfo/deployment.yaml"
 REPOSITORY = "demo/podinfo"
-OPERATOR_RECORD = "operator.json"
-"""``WORKDIR/operator.json``: PID and start time of the ``serinus run`` the demo started."""
 OPERATOR_LOG = "operator.log"
 
 CANARY_GROUP, CANARY_VERSION = "serinus.dev", "v1alpha1"
@@ -164,25 +162,34 @@ class Fleet:
 
 
 class Operator:
-    """``serinus run`` as a subprocess against the sandbox: the production controller, unchanged."""
+    """``serinus run`` as a subprocess against the sandbox: the production controller, unchanged.
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    ``namespaces`` defaults to the sandbox's; ``name`` names its log (``<name>.log``), its git cache
+    and its PID record (``<name>.json``) in the sandbox's workdir.
+    """
+
+    def __init__(
+        self, sandbox: Sandbox, namespaces: Sequence[str] | None = None, *, name: str = "operator",
+        tick: str = "0.5s",
+    ) -> None:  # fmt: skip
         self.sandbox = sandbox
-        self.log_path = sandbox.workdir / OPERATOR_LOG
+        self.log_path = sandbox.workdir / f"{name}.log"
+        self.record_path = sandbox.workdir / f"{name}.json"
+        watched = list(namespaces) if namespaces is not None else [sandbox.namespace]
         self.argv = [
             sys.executable, "-m", "controller.cli", "run",
-            "--namespace", sandbox.namespace,
+            *[arg for ns in watched for arg in ("--namespace", ns)],
             "--metrics-port", str(free_port()),
             "--metrics-server", sandbox.prometheus_url,
             "--no-leader-election",
-            "--git-cache-dir", str(sandbox.workdir / "operator-git"),
-            "--tick", "0.5s",
+            "--git-cache-dir", str(sandbox.workdir / f"{name}-git"),
+            "--tick", tick,
             "--log-format", "text",
         ]  # fmt: skip
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Operator:
-        """Start it, recording its PID in ``WORKDIR/operator.json``."""
+        """Start it, recording its PID in ``<workdir>/<name>.json``."""
         env = {**child_environment(), "KUBECONFIG": str(self.sandbox.kubeconfig)}
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
@@ -190,7 +197,7 @@ class Operator:
                 cwd=PROJECT_ROOT, start_new_session=True,  # a terminal's ^C reaches the demo, which stops it
             )  # fmt: skip
         record = ProcessRecord.of(self.process.pid)
-        (self.sandbox.workdir / OPERATOR_RECORD).write_text(json.dumps(record.to_json()) + "\n")
+        self.record_path.write_text(json.dumps(record.to_json()) + "\n")
         return self
 
     def check_alive(self) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -21,10 +20,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
-from sandbox.gitserver import commit_files, free_port, read_file
-from sandbox.processes import ProcessRecord, stop_process
+from sandbox.demo import Operator
+from sandbox.gitserver import commit_files, read_file
 from sandbox.session import Sandbox
-from sandbox.supervisor import PROJECT_ROOT, child_environment
 from sandbox.traffic import TrafficCounts, TrafficGenerator
 
 T = TypeVar("T")
@@ -58,54 +56,13 @@ def image(tag: str) -> str:
 # -- the operator -----------------------------------------------------------------------------------
 
 
-class OperatorProcess:
-    """``serinus run`` (the production controller, unchanged) against a sandbox, for some namespaces."""
-
-    def __init__(self, sandbox: Sandbox, namespaces: list[str], *, name: str = "operator",
-                 tick: str = "0.5s") -> None:  # fmt: skip
-        self.sandbox = sandbox
-        self.log_path = sandbox.workdir / f"{name}.log"
-        self.argv = [
-            sys.executable, "-m", "controller.cli", "run",
-            *[arg for ns in namespaces for arg in ("--namespace", ns)],
-            "--metrics-port", str(free_port()),
-            "--metrics-server", sandbox.prometheus_url,
-            "--no-leader-election",
-            "--git-cache-dir", str(sandbox.workdir / f"{name}-git"),
-            "--tick", tick,
-            "--log-format", "text",
-        ]  # fmt: skip
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> OperatorProcess:
-        """Start it with the sandbox's kubeconfig."""
-        env = {**child_environment(), "KUBECONFIG": str(self.sandbox.kubeconfig)}
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                cwd=PROJECT_ROOT, start_new_session=True,
-            )  # fmt: skip
-        return self
+class OperatorProcess(Operator):
+    """The demo's ``serinus run`` subprocess, failing tests (with its log) instead of the demo."""
 
     def check_alive(self) -> None:
         """AssertionError (with the log's tail) if the operator exited."""
         if self.process is not None and self.process.poll() is not None:
-            raise AssertionError(f"serinus run exited with code {self.process.returncode}:\n{self.tail()}")
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after a grace period; idempotent."""
-        if self.process is None:
-            return
-        stop_process(ProcessRecord.of(self.process.pid), grace=15.0)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(5)
-
-    def tail(self, lines: int = 40) -> str:
-        """The last lines of its log."""
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+            raise AssertionError(f"serinus run exited with code {self.process.returncode}:\n{self.tail(40)}")
 
 
 # -- the gate ---------------------------------------------------------------------------------------
