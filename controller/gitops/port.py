@@ -95,6 +95,7 @@ class RevertRequest:
     value: str | None = None
     threshold_range: str | None = None
     author: GitIdentity | None = None
+    quarantined: bool = False  # Git declared again an image a failed run quarantined: no canary ran
 
 
 @dataclass(frozen=True)

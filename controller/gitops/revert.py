@@ -40,11 +40,19 @@ def revert_message(source: GitSource, request: RevertRequest) -> str:
             failure += f" ({request.reason})"
     else:
         failure = request.reason or "the canary run failed"
-    body = (
-        f"The canary run of {request.failed_image} (commit {request.reverts}) failed: {failure}.\n"
-        f"Serinus rolled the traffic back and restores the last promoted image in {source.path},\n"
-        f"so that Git declares what runs."
-    )
+    if request.quarantined:
+        body = (
+            f"Commit {request.reverts} declares {request.failed_image} again, an image quarantined after\n"
+            f"a failed canary run: {failure}.\n"
+            f"Serinus started no canary and sent it no traffic; this commit restores the last promoted\n"
+            f"image in {source.path}, so that Git declares what runs. `serinus retry` lifts the quarantine."
+        )
+    else:
+        body = (
+            f"The canary run of {request.failed_image} (commit {request.reverts}) failed: {failure}.\n"
+            f"Serinus rolled the traffic back and restores the last promoted image in {source.path},\n"
+            f"so that Git declares what runs."
+        )
     return (
         f"serinus: revert {request.canary} to {request.to_image}\n\n{body}\n\n"
         f"{CANARY_TRAILER}: {request.canary}\n{REVERTS_TRAILER}: {request.reverts}\n"

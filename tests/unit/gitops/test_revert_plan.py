@@ -76,6 +76,18 @@ def test_message_without_metric_uses_the_reason() -> None:
     assert "failed: progress deadline exceeded." in revert_message(SOURCE, plain)
 
 
+def test_quarantine_message_says_no_canary_ran_and_keeps_the_trailers() -> None:
+    """A quarantine revert is not a failed run of this commit: it says the image was re-declared."""
+    again = RevertRequest(
+        "shop/podinfo", OLD, NEW, "abc", reason="quarantined by run 2", quarantined=True
+    )
+    message = revert_message(SOURCE, again)
+    assert f"Commit abc declares {NEW} again, an image quarantined" in message
+    assert "started no canary and sent it no traffic" in message
+    assert "The canary run of" not in message
+    assert is_revert_of(message, "shop/podinfo", "abc")
+
+
 def test_trailers_only_from_the_last_paragraph() -> None:
     assert parse_trailers("subject\n\nSerinus-Reverts: abc\nnot a trailer line") == {}
     assert parse_trailers("Serinus-Reverts: abc") == {}  # a subject alone has no trailers
