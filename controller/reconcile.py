@@ -83,6 +83,7 @@ from controller.kube.services import ServicePlan, ServicePort
 from controller.kube.status import ControlAnnotation, StaleStatus, manual_controls
 from controller.kube.workloads import canary_selector, primary_name, primary_selector
 from controller.operator.ports import Ports, WebhookCall
+from controller.operator.template_provider import TemplateProviderError, template_provider_config
 from controller.operator.webhooks import payload
 from controller.operator.workload_view import template_with_image, workload_state
 from controller.routers.apply import Router
@@ -378,21 +379,16 @@ class Reconciler:
         return provider
 
     def _template_provider(self, spec: CanarySpec, template: Mapping[str, Any]) -> ProviderConfig:
+        """Raises ``TemplateProviderError`` for a timeout or insecureSkipVerify it cannot use."""
         raw = (template.get("spec") or {}).get("provider") or {}
         meta = template.get("metadata") or {}
-        token = username = password = None
+        secret: Mapping[str, str] | None = None
         secret_name = (raw.get("secretRef") or {}).get("name")
         if secret_name:
             namespace = str(meta.get("namespace") or spec.namespace)
-            data = self.ports.secrets.read(namespace, str(secret_name)) or {}
-            token = data.get("token") or data.get("bearerToken") or None
-            username, password = data.get("username") or None, data.get("password") or None
-        return ProviderConfig(
-            type=str(raw.get("type") or "prometheus"),
-            address=str(raw.get("address") or self.settings.metrics_server),
-            bearer_token=token, username=username, password=password,
-            timeout=self.settings.metrics_timeout,
-        )
+            secret = self.ports.secrets.read(namespace, str(secret_name))
+        return template_provider_config(raw, secret, default_address=self.settings.metrics_server,
+                                        default_timeout=self.settings.metrics_timeout)
 
     def _gather_checks(self, spec: CanarySpec) -> list[CheckResult]:
         default = ProviderConfig(address=self.settings.metrics_server, timeout=self.settings.metrics_timeout)
@@ -413,7 +409,12 @@ class Reconciler:
                 planned.append(CheckResult(metric.name, Verdict.ERROR, None, metric.threshold_range, "",
                                            f"MetricTemplate {namespace}/{ref.name} {why}"))
                 continue
-            config = self._template_provider(spec, template)
+            try:
+                config = self._template_provider(spec, template)
+            except TemplateProviderError as exc:
+                planned.append(CheckResult(metric.name, Verdict.ERROR, None, metric.threshold_range, "",
+                                           f"MetricTemplate {namespace}/{ref.name}: {exc}"))
+                continue
             pkey = f"{config.type}:{config.address}:{namespace}/{ref.name}"
             providers[pkey] = self._provider(config)
             planned.append(AnalysisMetric(name=metric.name, range=metric.threshold_range, interval=interval,
@@ -516,8 +517,9 @@ class Reconciler:
             self._push_revert(spec, action)
         elif isinstance(action, CallWebhooks):
             for hook in spec.analysis.webhooks_of(action.type):
-                reply = ports.webhooks.call(WebhookCall(hook, payload(spec, ctx.status, hook, action.phase,
-                                                                      action.message)))
+                sent = payload(spec, ctx.status, hook, action.phase, action.message,
+                               event_type=action.event_type)
+                reply = ports.webhooks.call(WebhookCall(hook, sent))
                 if not reply.ok:
                     log.info("%s webhook %s: %s", action.type, hook.name, reply.message,
                              extra={"canary": spec.key})

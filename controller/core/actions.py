@@ -86,11 +86,16 @@ class PushRevert:
 
 @dataclass(frozen=True)
 class CallWebhooks:
-    """Call every webhook of a fire-and-forget type (``post-rollout``, ``event``); results are ignored."""
+    """Call every webhook of a fire-and-forget type (``post-rollout``, ``event``); results are ignored.
+
+    ``event_type``: for ``event`` webhooks, the type of the Kubernetes event they report (``Normal`` or
+    ``Warning``), sent as ``metadata.eventType``.
+    """
 
     type: WebhookType
     phase: Phase
     message: str
+    event_type: str | None = None
 
 
 @dataclass(frozen=True)

@@ -995,7 +995,7 @@ def _revert_bookkeeping(st: Status, obs: Observations) -> tuple[Status, list[Act
 def _emit(spec: CanarySpec, phase: Phase, kind: str, reason: str, message: str) -> list[Action]:
     actions: list[Action] = [EmitEvent(kind, reason, message)]
     if spec.analysis.webhooks_of(WebhookType.EVENT):
-        actions.append(CallWebhooks(WebhookType.EVENT, phase, message))
+        actions.append(CallWebhooks(WebhookType.EVENT, phase, message, event_type=kind))
     return actions
 
 

@@ -2,9 +2,10 @@
 
 The payload is ``{name, namespace, phase, revision, metadata}`` (``revision`` is the image under
 analysis; ``metadata`` the webhook's own map plus ``eventMessage``/``eventType`` for ``event`` hooks,
-as Flagger sends them). Transport errors (refused, reset, timeout) are retried a bounded number of
-times (``retries`` from the webhook spec, at least one retry); an HTTP answer is final: 2xx opens a
-gate, anything else closes it, and the status code with the start of the body says why.
+as Flagger sends them). Transport errors (refused, reset, timeout) are retried ``retries`` times
+(the webhook spec's field, 0 to 10, default 0: one attempt), with a short exponential backoff; an
+HTTP answer is final, never retried: 2xx opens a gate, anything else closes it, and the status code
+with the start of the body says why.
 """
 
 from __future__ import annotations
@@ -24,13 +25,16 @@ _BODY_IN_MESSAGE = 200
 
 
 def payload(spec: CanarySpec, status: Status, webhook: WebhookSpec, phase: Phase | None = None,
-            message: str = "") -> dict[str, Any]:
-    """Flagger's webhook payload for ``webhook`` about this Canary."""
+            message: str = "", *, event_type: str | None = None) -> dict[str, Any]:
+    """Flagger's webhook payload for ``webhook`` about this Canary.
+
+    ``event_type`` is the reported Kubernetes event's type (``Normal`` when not given).
+    """
     revision = status.current_revision or status.last_promoted_revision
     metadata: dict[str, str] = dict(webhook.metadata)
     if webhook.type is WebhookType.EVENT:
         metadata.setdefault("eventMessage", message)
-        metadata.setdefault("eventType", "Normal")
+        metadata.setdefault("eventType", event_type or "Normal")
     return {
         "name": spec.name,
         "namespace": spec.namespace,
@@ -44,11 +48,9 @@ def payload(spec: CanarySpec, status: Status, webhook: WebhookSpec, phase: Phase
 class HttpWebhookCaller:
     """`WebhookCaller` over ``requests`` (one session, no proxies from the environment)."""
 
-    def __init__(self, session: requests.Session | None = None, min_retries: int = 1,
-                 backoff: float = 0.2) -> None:
+    def __init__(self, session: requests.Session | None = None, backoff: float = 0.2) -> None:
         self.session = session or requests.Session()
         self.session.trust_env = False
-        self.min_retries = min_retries
         self.backoff = backoff
 
     def _post(self, url: str, body: Mapping[str, Any], timeout: float) -> requests.Response:
@@ -57,7 +59,7 @@ class HttpWebhookCaller:
     def call(self, request: WebhookCall) -> WebhookReply:
         """POST the payload; a transport fault after the last attempt is a failed reply."""
         hook = request.webhook
-        attempts = 1 + max(hook.retries, self.min_retries)
+        attempts = 1 + hook.retries
         try:
             for attempt in Retrying(
                 stop=stop_after_attempt(attempts),
@@ -68,11 +70,15 @@ class HttpWebhookCaller:
                 with attempt:
                     response = self._post(hook.url, request.payload, hook.timeout)
         except requests.Timeout:
-            return WebhookReply(False, f"no answer within {hook.timeout:g}s after {attempts} attempts")
+            return WebhookReply(False, f"no answer within {hook.timeout:g}s after {_attempts(attempts)}")
         except requests.RequestException as exc:
-            return WebhookReply(False, f"cannot reach {hook.url} after {attempts} attempts: "
+            return WebhookReply(False, f"cannot reach {hook.url} after {_attempts(attempts)}: "
                                        f"{type(exc).__name__}")
         if 200 <= response.status_code < 300:
             return WebhookReply(True)
         text = response.text[:_BODY_IN_MESSAGE].strip()
         return WebhookReply(False, f"HTTP {response.status_code}" + (f": {text}" if text else ""))
+
+
+def _attempts(count: int) -> str:
+    return "1 attempt" if count == 1 else f"{count} attempts"

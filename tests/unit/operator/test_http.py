@@ -1,7 +1,8 @@
 """The operator's HTTP sides, against real sockets on 127.0.0.1.
 
 Pins: the webhook caller POSTs Flagger's JSON payload, treats only 2xx as success, gives up after the
-webhook's timeout, retries a refused connection a bounded number of times; the endpoint serves
+webhook's timeout, makes exactly ``retries`` extra attempts after transport errors (a dropped or refused
+connection, a timeout; none by default) and never retries an HTTP answer; the endpoint serves
 /metrics, /healthz, /readyz, and the push webhook accepts only a correctly signed body of at most
 1 MiB for an existing Canary.
 """
@@ -13,6 +14,7 @@ import hmac
 import http.client
 import json
 import socket
+import struct
 import threading
 import time
 import urllib.error
@@ -35,6 +37,8 @@ class Hooks:
         self.bodies: list[dict[str, object]] = []
         self.status = 200
         self.delay = 0.0
+        self.drops = 0  # connections to reset before reading the request
+        self.connections = 0
 
 
 @pytest.fixture
@@ -44,6 +48,15 @@ def hooks() -> Iterator[tuple[Hooks, str]]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:
             pass
+
+        def handle(self) -> None:
+            state.connections += 1
+            if state.drops > 0:
+                state.drops -= 1
+                # linger 0: closing sends a reset, the client sees a transport error, not an answer
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
+            super().handle()
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
@@ -62,8 +75,8 @@ def hooks() -> Iterator[tuple[Hooks, str]]:
     server.server_close()
 
 
-def call(url: str, timeout: float = 2.0) -> WebhookCall:
-    hook = WebhookSpec(name="gate", type=WebhookType.CONFIRM_ROLLOUT, url=url, timeout=timeout)
+def call(url: str, timeout: float = 2.0, retries: int = 0) -> WebhookCall:
+    hook = WebhookSpec(name="gate", type=WebhookType.CONFIRM_ROLLOUT, url=url, timeout=timeout, retries=retries)
     return WebhookCall(hook, {"name": "podinfo", "namespace": "shop", "phase": "Waiting",
                               "revision": "img:2", "metadata": {"a": "b"}})
 
@@ -78,24 +91,49 @@ def test_webhook_2xx_is_success_and_payload_is_json(hooks: tuple[Hooks, str]) ->
 def test_webhook_non_2xx_fails_with_status_and_is_not_retried(hooks: tuple[Hooks, str]) -> None:
     state, url = hooks
     state.status = 403
-    reply = HttpWebhookCaller().call(call(url))
+    reply = HttpWebhookCaller(backoff=0.01).call(call(url, retries=3))
     assert not reply.ok and reply.message == "HTTP 403: nope"
     assert len(state.bodies) == 1
+    state.status = 503
+    reply = HttpWebhookCaller(backoff=0.01).call(call(url, retries=3))
+    assert not reply.ok and reply.message == "HTTP 503: nope"
+    assert len(state.bodies) == 2
 
 
-def test_webhook_timeout_fails(hooks: tuple[Hooks, str]) -> None:
+def test_webhook_timeout_fails_and_is_retried_as_often_as_asked(hooks: tuple[Hooks, str]) -> None:
     state, url = hooks
     state.delay = 1.0
-    reply = HttpWebhookCaller(min_retries=0, backoff=0.01).call(call(url, timeout=0.2))
-    assert not reply.ok and "no answer within 0.2s" in reply.message
+    reply = HttpWebhookCaller(backoff=0.01).call(call(url, timeout=0.2, retries=1))
+    assert not reply.ok and reply.message == "no answer within 0.2s after 2 attempts"
+    assert len(state.bodies) == 2
+
+
+def test_webhook_dropped_connections_are_retried_up_to_retries(hooks: tuple[Hooks, str]) -> None:
+    state, url = hooks
+    state.drops = 2
+    assert HttpWebhookCaller(backoff=0.01).call(call(url, retries=2)).ok
+    assert state.connections == 3 and len(state.bodies) == 1
+    state.drops, state.connections = 2, 0
+    reply = HttpWebhookCaller(backoff=0.01).call(call(url, retries=1))
+    assert not reply.ok and reply.message.endswith("after 2 attempts: ConnectionError")
+    assert state.connections == 2 and len(state.bodies) == 1
+
+
+def test_webhook_without_retries_makes_one_attempt(hooks: tuple[Hooks, str]) -> None:
+    state, url = hooks
+    state.drops = 1
+    reply = HttpWebhookCaller(backoff=0.01).call(call(url))
+    assert not reply.ok and reply.message.endswith("after 1 attempt: ConnectionError")
+    assert state.connections == 1 and state.bodies == []
 
 
 def test_webhook_refused_connection_is_retried_then_fails() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    reply = HttpWebhookCaller(min_retries=2, backoff=0.01).call(call(f"http://127.0.0.1:{port}/"))
-    assert not reply.ok and "after 3 attempts" in reply.message
+    reply = HttpWebhookCaller(backoff=0.01).call(call(f"http://127.0.0.1:{port}/", retries=2))
+    assert not reply.ok
+    assert reply.message == f"cannot reach http://127.0.0.1:{port}/ after 3 attempts: ConnectionError"
 
 
 def sign(body: bytes, secret: str) -> str:
