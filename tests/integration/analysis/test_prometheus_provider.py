@@ -1,12 +1,18 @@
 """Pins the Prometheus provider and the built-in queries against the real Prometheus server: values,
 no data, NaN, several series, PromQL errors (not retried), unreachable and silent servers (bounded retries,
-then ERROR), adversarial label values matched exactly, and the Envoy built-ins computing the right numbers."""
+then ERROR), adversarial label values matched exactly, the Envoy built-ins computing the right numbers, and
+a MetricTemplate's ``spec.provider.timeout``/``insecureSkipVerify`` governing the provider the operator
+builds."""
 
 from __future__ import annotations
 
+import json
 import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -18,6 +24,7 @@ from analysis.providers.prometheus import PrometheusProvider
 from analysis.query import Outcome, Tick
 from analysis.template import TemplateContext, render
 from analysis.verdict import Range, Verdict
+from controller.operator.template_provider import template_provider_config
 from sandbox.prometheus import PrometheusServer, free_port
 from tests.integration.analysis.conftest import (
     ADVERSARIAL_LABELS,
@@ -188,3 +195,65 @@ def test_envoy_builtins_through_evaluate_with_min_requests_and_compare(prometheu
     too_few = CanaryRef(**{**vars(CANARY), "min_requests": 10**9})
     (held,) = evaluate(metrics[:1], too_few, Tick({"default": provider}))
     assert held.verdict is Verdict.INCONCLUSIVE and "minRequests is 1000000000" in held.message
+
+
+def _template_provider(provider: dict[str, object]) -> PrometheusProvider:
+    """The provider the operator builds for a MetricTemplate with this ``spec.provider``."""
+    config = template_provider_config(provider, None, default_address="", default_timeout=5.0)
+    built = make_provider(config, Allowlist.any())
+    assert isinstance(built, PrometheusProvider)
+    return built
+
+
+def test_template_timeout_is_the_query_timeout(silent_server: str) -> None:
+    """A MetricTemplate's ``spec.provider.timeout: 300ms`` bounds each query (not the 5 s default)."""
+    prom = _template_provider({"type": "prometheus", "address": silent_server, "timeout": "300ms"})
+    result = prom.query("up")
+    assert result.outcome is Outcome.ERROR
+    assert result.message == f"Prometheus at {silent_server} did not answer within 0.3s (3 attempts)"
+
+
+@pytest.fixture(scope="module")
+def tls_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An HTTPS server with a self-signed certificate answering every instant query with 42."""
+    base = tmp_path_factory.mktemp("tls")
+    cert, key = base / "cert.pem", base / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    answer = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": {}, "value": [1.0, "42"]}]}}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        do_POST = do_GET
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_template_insecure_skip_verify_accepts_a_self_signed_certificate(tls_prometheus: str) -> None:
+    """TLS is verified unless the template says ``insecureSkipVerify: true``."""
+    verified = _template_provider({"type": "prometheus", "address": tls_prometheus})
+    refused = verified.query("up")
+    assert refused.outcome is Outcome.ERROR and "CERTIFICATE_VERIFY_FAILED" in refused.message
+    insecure = _template_provider({"type": "prometheus", "address": tls_prometheus,
+                                   "insecureSkipVerify": True})
+    assert insecure.query("up").value == 42.0

@@ -76,7 +76,8 @@ def hooks() -> Iterator[tuple[Hooks, str]]:
 
 
 def call(url: str, timeout: float = 2.0, retries: int = 0) -> WebhookCall:
-    hook = WebhookSpec(name="gate", type=WebhookType.CONFIRM_ROLLOUT, url=url, timeout=timeout, retries=retries)
+    hook = WebhookSpec(name="gate", type=WebhookType.CONFIRM_ROLLOUT, url=url, timeout=timeout,
+                       retries=retries)
     return WebhookCall(hook, {"name": "podinfo", "namespace": "shop", "phase": "Waiting",
                               "revision": "img:2", "metadata": {"a": "b"}})
 

@@ -61,7 +61,8 @@ def test_timeout_and_insecure_skip_verify_reach_the_provider() -> None:
      'unit, like "30s", "1m" or "1h30m"'),
     ({"timeout": "0s"}, 'MetricTemplate shop/bad: spec.provider.timeout: "0s" must be longer than 0'),
     ({"timeout": 5},
-     'MetricTemplate shop/bad: spec.provider.timeout: 5 is not a duration; expected text like "5s" or "500ms"'),
+     'MetricTemplate shop/bad: spec.provider.timeout: 5 is not a duration; '
+     'expected text like "5s" or "500ms"'),
     ({"insecureSkipVerify": "yes"},
      "MetricTemplate shop/bad: spec.provider.insecureSkipVerify: 'yes' is not true or false"),
 ])
