@@ -100,7 +100,7 @@ class Api:
             return
         if not namespace:
             raise bad_request("the server could not find the requested resource (namespace required)")
-        ns = self.store.get(("", "namespaces"), "", namespace)
+        ns = self.store.get_view(("", "namespaces"), "", namespace)
         if ns is None:
             raise not_found("namespaces", "", namespace)
         if ns["metadata"].get("deletionTimestamp"):
@@ -166,7 +166,7 @@ class Api:
         if causes:
             raise invalid(rt.kind, rt.group, name, causes)
         self._check_namespace(rt, meta.get("namespace"), name)
-        if self.store.get(rt.store_key, meta.get("namespace") or "", name) is not None:
+        if self.store.get_view(rt.store_key, meta.get("namespace") or "", name) is not None:
             raise already_exists(rt.plural, rt.group, name)
         for key in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields"):
             meta.pop(key, None)
@@ -253,7 +253,7 @@ class Api:
     ) -> dict[str, Any]:
         """LIST with selectors and `limit`/`continue` paging."""
         match = label_predicate(label_selector, field_selector)
-        items = [self.present(rt, o) for o in self.store.select(rt.store_key, namespace)]
+        items = [self.present(rt, o) for o in self.store.select_view(rt.store_key, namespace)]
         items = [o for o in items if match(o)]
         rv = self.store.resource_version
         start = 0
@@ -585,28 +585,31 @@ class Api:
 
     # --- ownership (used by the garbage collector too) -------------------------------------
 
-    def all_objects(self) -> list[tuple[ResourceType, dict[str, Any]]]:
-        """Every stored object with the (storage) type it belongs to."""
+    def storage_types(self) -> dict[tuple[str, str], ResourceType]:
+        """The type each storage bucket belongs to (its storage version's type where several share it)."""
         types = {t.store_key: t for t in self.registry.all() if t.storage_group is None}
         for t in self.registry.all():
             types.setdefault(t.store_key, t)
+        return types
+
+    def all_objects(self) -> list[tuple[ResourceType, dict[str, Any]]]:
+        """Every stored object with the (storage) type it belongs to (the stored objects themselves,
+        not to be changed)."""
+        types = self.storage_types()
         out: list[tuple[ResourceType, dict[str, Any]]] = []
         for bucket in self.store.buckets():
             rt = types.get(bucket)
             if rt is not None:
-                out.extend((rt, obj) for obj in self.store.select(bucket))
+                out.extend((rt, obj) for obj in self.store.select_view(bucket))
         return out
 
     def has_dependents(self, uid: str) -> bool:
-        """Whether any object names `uid` among its ownerReferences."""
-        return any(
-            any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or [])
-            for _, obj in self.all_objects()
-        )
+        """Whether any object names `uid` among its ownerReferences (an index lookup)."""
+        return self.store.has_dependents(uid)
 
     def orphan_dependents(self, uid: str) -> None:
         """Remove ownerReferences to `uid` (propagationPolicy Orphan)."""
-        for rt, obj in self.all_objects():
+        for bucket, obj in self.store.dependents(uid):
             refs = obj["metadata"].get("ownerReferences") or []
             kept = [r for r in refs if r.get("uid") != uid]
             if len(kept) != len(refs):
@@ -615,7 +618,7 @@ class Api:
                     new["metadata"]["ownerReferences"] = kept
                 else:
                     new["metadata"].pop("ownerReferences", None)
-                self.store.write(rt.store_key, new, obj)
+                self.store.write(bucket, new, obj)
 
 
 def _path_get(obj: dict[str, Any], path: str) -> Any:

@@ -450,7 +450,7 @@ class ApiServer:
         if not rv:
             initial = [
                 o
-                for o in (api.present(rt, x) for x in self.store.select(rt.store_key, target.namespace))
+                for o in (api.present(rt, x) for x in self.store.select_view(rt.store_key, target.namespace))
                 if match(o)
             ]
         after = rv or self.store.resource_version
