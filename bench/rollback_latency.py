@@ -26,7 +26,8 @@ What is measured, per round (seconds, wall clock of this machine):
 So ``latency`` covers Git detection, the start of the run, every check until the failing one and
 the decision, but not the time the sandbox needed to start the bad version's processes (that is the
 workload's, not Serinus's). The figures printed beside it: detection (commit to the run's
-``Waiting`` phase), readiness (excluded), and analysis (ready to ``Failed``).
+``Waiting`` phase; ``-`` when that short phase fell between two polls), readiness (excluded), and
+analysis (ready to ``Failed``).
 
 Budget: p95 of ``latency`` under 3 analysis intervals (15 s). Figures, never asserted in a test.
 
@@ -200,8 +201,9 @@ def main() -> int:
         for i in range(args.rounds):
             result = bench.one_round()
             rounds.append(result)
-            print(f"round {i + 1}: " + ", ".join(f"{k} {v:.2f}s" for k, v in result.figures().items()),
-                  flush=True)
+            shown = ", ".join(f"{k} " + ("-" if math.isnan(v) else f"{v:.2f}s")
+                              for k, v in result.figures().items())
+            print(f"round {i + 1}: {shown}", flush=True)
     except BenchError as exc:
         print(f"stopped after {len(rounds)} rounds: {exc}", file=sys.stderr)
         if operator is not None:
