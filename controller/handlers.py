@@ -3,19 +3,20 @@
 ``register(registry, config)`` adds to a kopf registry:
 
 - ``on.login``: kopf's own login through the ``kubernetes`` client (in-cluster, else KUBECONFIG);
-- ``on.startup``: kopf settings (standalone: leader election is our Lease, not kopf peering; kopf's
-  own Kubernetes events only for errors; bounded watch timeouts; our finalizer name; progress kept
-  in annotations, which a CRD schema never prunes), then the adapters, built once into ``memo``, the
-  HTTP endpoint and the election thread;
+- ``on.startup``: kopf settings (standalone: leader election is our Lease, not kopf peering; kopf
+  posts no Kubernetes events; bounded watch timeouts), then the adapters, built once into ``memo``,
+  the HTTP endpoint, the election thread and the ``Ticker``;
 - ``on.cleanup``: stop them (the Lease is released so another replica takes over at once);
 - ``index`` of MetricTemplates by ``(namespace, name)``, read by the reconciler (no API call per check);
-- ``timer`` on Canaries every ``--tick``: one reconcile tick, on the leader only (the reconciler
-  returns at once on a follower, which writes nothing);
-- kopf's last-handled configuration (its diff-base) is stored by the leader only: every replica sees
-  the same spec edit, and a follower must not write it (kopf's finalizer is still added by whichever
-  replica first sees a new Canary: handlers filtered by leadership would make a follower remove it);
-- ``on.delete`` behind kopf's finalizer: ticks until the core's Terminating flow finalizes; a
-  follower waits for the leader to finish instead.
+- ``on.event`` on Canaries: tells the ``Ticker`` which Canaries exist; it runs one reconcile tick per
+  Canary every ``--tick`` on every replica, and the reconciler returns at once on a follower.
+
+A non-leader writes nothing (DESIGN section 8), and kopf is kept to watching so that it writes
+nothing either: no timer, daemon or changing handler (``on.create``/``update``/``delete``) is bound to
+Canaries, because kopf would then add its finalizer on whichever replica saw a new Canary first and
+store its last-handled configuration and progress in the Canary. Serinus's own finalizer is added and
+removed by the leader's reconcile tick (``controller.kube.status.FINALIZER``), and deleted Canaries
+keep ticking until the core's Terminating flow says ``Finalize`` (kopf would stop a timer there).
 
 Handlers are synchronous (kopf runs them in its thread pool).
 """
@@ -23,37 +24,33 @@ Handlers are synchronous (kopf runs them in its thread pool).
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from typing import Any
 
 import kopf
 
 from controller.operator.runtime import RunConfig, Runtime, build_runtime
+from controller.operator.ticker import Ticker
 
 GROUP, VERSION = "serinus.dev", "v1alpha1"
-FINALIZER = "serinus.dev/finalizer"
-DELETE_BUDGET_SECONDS = 120.0
 
 log = logging.getLogger("serinus.handlers")
 
 
-class LeaderDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
-    """kopf's last-handled configuration in annotations, written by the leader only: every replica
-    sees the same spec edit, and a follower writes nothing."""
+def ticking(runtime: Runtime) -> Ticker:
+    """The ``Ticker`` of ``runtime``'s Canaries: one reconcile tick each per ``--tick``."""
+    reconciler = runtime.reconciler
 
-    def __init__(self, leading: Callable[[], bool], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._leading = leading
+    def tick(namespace: str, name: str) -> bool:
+        result = reconciler.tick(namespace, name)
+        if result.finalized:
+            reconciler.forget(namespace, name)
+        return result.outcome != "absent"
 
-    def store(self, *, body: Any, patch: Any, essence: Any) -> None:
-        """Store on the leader; a follower's copy of kopf keeps nothing."""
-        if self._leading():
-            super().store(body=body, patch=patch, essence=essence)
+    return Ticker(tick, runtime.config.tick)
 
 
 def register(registry: kopf.OperatorRegistry, config: RunConfig) -> None:
-    """Register the operator's handlers with ``config`` (the timer interval is ``config.tick``)."""
+    """Register the operator's handlers with ``config`` (the tick interval is ``config.tick``)."""
 
     @kopf.on.login(id="login", registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -63,24 +60,24 @@ def register(registry: kopf.OperatorRegistry, config: RunConfig) -> None:
 
     @kopf.on.startup(id="startup", registry=registry)
     def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
-        """Configure kopf, build the adapters once, start the HTTP endpoint and leader election."""
+        """Configure kopf, build the adapters once, start the HTTP endpoint, leader election, ticks."""
         settings.peering.standalone = True
-        settings.posting.level = logging.ERROR
+        settings.posting.enabled = False  # Serinus records its own events, on the leader only
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.watching.connect_timeout = 10
-        settings.persistence.finalizer = FINALIZER
-        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="serinus.dev")
         runtime = build_runtime(config)
-        settings.persistence.diffbase_storage = LeaderDiffBaseStorage(
-            runtime.reconciler.ports.leadership.is_leader, prefix="serinus.dev",
-            key="last-handled-configuration")
         memo["runtime"] = runtime
+        memo["ticker"] = ticking(runtime)
         runtime.start()
+        memo["ticker"].start()
 
     @kopf.on.cleanup(id="cleanup", registry=registry)
     def cleanup(memo: Any, **_: Any) -> None:
-        """Release the Lease and stop the HTTP endpoint."""
+        """Stop the ticks, release the Lease and stop the HTTP endpoint."""
+        ticker: Ticker | None = memo.get("ticker")
+        if ticker is not None:
+            ticker.stop()
         runtime: Runtime | None = memo.get("runtime")
         if runtime is not None:
             runtime.stop()
@@ -90,39 +87,15 @@ def register(registry: kopf.OperatorRegistry, config: RunConfig) -> None:
         """MetricTemplates by ``(namespace, name)``."""
         return {(namespace, name): {"metadata": dict(body.metadata), "spec": dict(body.spec)}}
 
-    @kopf.timer(GROUP, VERSION, "canaries", id="tick", interval=config.tick, registry=registry)
-    def tick(namespace: str | None, name: str, memo: Any, **kwargs: Any) -> None:
-        """One reconcile tick (the reconciler writes nothing on a follower)."""
+    @kopf.on.event(GROUP, VERSION, "canaries", id="canaries", registry=registry)
+    def canary_seen(event: kopf.RawEvent, namespace: str | None, name: str, memo: Any, **kwargs: Any) -> None:
+        """Track a Canary listed, added or modified; stop ticking a deleted one. Writes nothing."""
         runtime: Runtime = memo["runtime"]
         runtime.templates.index = kwargs.get("metric_templates")
+        ticker: Ticker = memo["ticker"]
         namespace = namespace or "default"
-        try:
-            runtime.reconciler.tick(namespace, name)
-        except Exception as exc:  # the API server is unreachable or similar: log, try at the next tick
-            log.warning("tick failed: %s", exc, extra={"canary": f"{namespace}/{name}", "error": str(exc)})
-
-    @kopf.on.delete(GROUP, VERSION, "canaries", id="deleted", registry=registry)
-    def deleted(namespace: str | None, name: str, memo: Any, **kwargs: Any) -> None:
-        """Run the core's Terminating flow to ``Finalize``; then kopf removes its finalizer."""
-        runtime: Runtime = memo["runtime"]
-        runtime.templates.index = kwargs.get("metric_templates")
-        namespace = namespace or "default"
-        reconciler = runtime.reconciler
-        deadline = time.monotonic() + DELETE_BUDGET_SECONDS
-        while True:
-            if not reconciler.ports.leadership.is_leader():
-                if reconciler.ports.canaries.read(namespace, name) is None:
-                    return  # the leader finished
-            else:
-                try:
-                    result = reconciler.tick(namespace, name)
-                except Exception as exc:
-                    log.warning("deletion tick failed: %s", exc, extra={"canary": f"{namespace}/{name}"})
-                else:
-                    if result.finalized or result.outcome == "absent":
-                        reconciler.forget(namespace, name)
-                        return
-                if time.monotonic() > deadline:
-                    raise kopf.TemporaryError(f"Canary {namespace}/{name} is not finalized yet",
-                                              delay=config.tick)
-            time.sleep(config.tick)
+        if event.get("type") == "DELETED":
+            ticker.untrack(namespace, name)
+            runtime.reconciler.forget(namespace, name)
+        else:
+            ticker.track(namespace, name)

@@ -26,8 +26,9 @@ which finds an existing revert commit by its ``Serinus-Reverts`` trailer, answer
 with the same sha instead of writing a second commit (I2, I4).
 
 Everything here is written against ports (``controller.operator.ports.Ports``), so unit tests run
-whole ticks with in-memory fakes; ``controller.handlers`` calls :meth:`Reconciler.tick` from a kopf
-timer on the leader only.
+whole ticks with in-memory fakes; ``controller.handlers`` calls :meth:`Reconciler.tick` for every
+Canary every ``--tick`` (``controller.operator.ticker``); only the leader's ticks act. Serinus's
+finalizer is the leader's too: a tick adds it to a live Canary lacking it, ``Finalize`` removes it.
 """
 
 from __future__ import annotations
@@ -209,6 +210,10 @@ class Reconciler:
             return self._invalid(body, status, list(exc.errors), now)
         except UnknownProvider as exc:
             return self._invalid(body, status, [("spec.provider", str(exc))], now)
+        try:  # Serinus's finalizer, on a valid Canary by the leader only: deletion waits for Finalize
+            body = self.ports.canaries.hold(body)
+        except StaleStatus as exc:
+            return TickResult("stale", error=str(exc))
 
         obs = self._observe(spec, body, status, router, now)
         want = needs(spec, status, now)
@@ -262,6 +267,12 @@ class Reconciler:
         message = "invalid spec: " + "; ".join(f"{path}: {text}" for path, text in errors)
         before = status.condition("Ready")
         result = TickResult("invalid-spec", error=message, finalized=bool(meta.get("deletionTimestamp")))
+        if result.finalized:  # nothing can be undone without a valid spec: let the deletion finish
+            try:
+                self.ports.canaries.release(body)
+            except StaleStatus:
+                result.outcome = "stale"
+            return result
         if before is not None and before.reason == INVALID_SPEC and before.message == message:
             return result  # already said; write nothing
         next_status = status.with_condition("Ready", "False", INVALID_SPEC, message, now)
@@ -528,6 +539,7 @@ class Reconciler:
                 target_obj = self._target(spec)
                 ports.services.ensure(self._service_plan(spec, ctx.body, target_obj),
                                       apex_selector=canary_selector(target_obj))
+            ports.canaries.release(ctx.body)
             result.finalized = True
         else:  # pragma: no cover - the Action union is closed
             raise ActionFailed(f"unknown action {action!r}")

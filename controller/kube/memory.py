@@ -1,8 +1,9 @@
 """`MemoryObjects`: the in-memory fake of the `Objects` port, for unit tests and fault injection.
 
 It keeps the API server semantics adapters rely on: `resourceVersion` bumped on every write and
-checked on PUT (409 when stale), `uid`, `generation` bumped on spec changes, a status subresource
-that a main PUT cannot change (and vice versa), merge patch, and the scale subresource.
+checked on PUT and on a merge patch that carries it (409 when stale), `uid`, `generation` bumped on
+spec changes, a status subresource that a main PUT cannot change (and vice versa), merge patch (an
+object being deleted is gone once a patch removes its last finalizer), and the scale subresource.
 """
 
 from __future__ import annotations
@@ -118,15 +119,22 @@ class MemoryObjects:
         return copy.deepcopy(stored)
 
     def merge_patch(self, res: Resource, namespace: str, name: str, patch: Mapping[str, Any]) -> Obj:
-        """Merge patch (status is left alone, as with a subresource-enabled type)."""
+        """Merge patch (status is left alone, as with a subresource-enabled type).
+
+        A `metadata.resourceVersion` in the patch guards it (409 when stale), and an object being
+        deleted whose last finalizer the patch removes is gone, as on a real API server.
+        """
         self._fault("merge_patch")
-        stored = self._existing(res, namespace, name, None)
+        stored = self._existing(res, namespace, name, patch)
         patched = merge_patch(stored, {k: v for k, v in patch.items() if k != "status"})
         if patched.get("spec") != stored.get("spec"):
             patched["metadata"]["generation"] = int(stored["metadata"].get("generation", 1)) + 1
         self._stamp(patched)
-        self.objects[(res, namespace, name)] = patched
         self.writes.append(("merge_patch", res.kind, namespace, name))
+        if patched["metadata"].get("deletionTimestamp") and not patched["metadata"].get("finalizers"):
+            del self.objects[(res, namespace, name)]
+        else:
+            self.objects[(res, namespace, name)] = patched
         return copy.deepcopy(patched)
 
     def scale(self, res: Resource, namespace: str, name: str, replicas: int) -> Obj:

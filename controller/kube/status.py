@@ -4,6 +4,11 @@ A status write is a PUT to the status subresource carrying the `metadata.resourc
 read; if anything wrote the Canary since, the API server answers 409 and `StaleStatus` is raised so
 the caller re-reads and decides again. There is no last-writer-wins path.
 
+Serinus's own finalizer (`FINALIZER`) holds a Canary being deleted until the core's Terminating flow
+has finished: the leader's tick adds it to a live Canary that lacks it and removes it when the core
+says `Finalize`. Both are merge patches carrying the `resourceVersion` that was read (a 409 raises
+`StaleStatus`, as for the status), so a finalizer list changed meanwhile is never overwritten.
+
 Manual controls are annotations `serinus.dev/<action>: <token>` set by the CLI. The core consumes
 each token once (it records consumed tokens in the status it writes); `clear_controls` only tidies
 consumed annotations away afterwards.
@@ -18,6 +23,7 @@ from typing import Any, Protocol
 from controller.kube.objects import CANARY, Conflict, Obj, Objects
 
 ANNOTATION_PREFIX = "serinus.dev/"
+FINALIZER = "serinus.dev/finalizer"
 CONTROLS = ("promote", "abort", "retry", "suspend", "resume")
 
 
@@ -68,6 +74,14 @@ class CanaryStatus(Protocol):
         """
         ...
 
+    def hold(self, canary: Mapping[str, Any]) -> Obj:
+        """Add `FINALIZER` to a live Canary lacking it (`StaleStatus` if it changed); the stored Canary."""
+        ...
+
+    def release(self, canary: Mapping[str, Any]) -> Obj:
+        """Remove `FINALIZER` (`StaleStatus` if the Canary changed); the stored Canary."""
+        ...
+
 
 class KubeCanaryStatus:
     """`CanaryStatus` over the `Objects` port (real or in-memory)."""
@@ -107,3 +121,26 @@ class KubeCanaryStatus:
             return self.objects.replace(CANARY, namespace, name, {**canary, "metadata": meta})
         except Conflict:
             return None
+
+    def hold(self, canary: Mapping[str, Any]) -> Obj:
+        """Add `FINALIZER` unless present or the Canary is being deleted (no write then)."""
+        meta = canary.get("metadata") or {}
+        finalizers = list(meta.get("finalizers") or ())
+        if FINALIZER in finalizers or meta.get("deletionTimestamp"):
+            return dict(canary)
+        return self._finalizers(canary, [*finalizers, FINALIZER])
+
+    def release(self, canary: Mapping[str, Any]) -> Obj:
+        """Remove `FINALIZER` (no write when absent); others' finalizers are kept."""
+        finalizers = list((canary.get("metadata") or {}).get("finalizers") or ())
+        if FINALIZER not in finalizers:
+            return dict(canary)
+        return self._finalizers(canary, [f for f in finalizers if f != FINALIZER])
+
+    def _finalizers(self, canary: Mapping[str, Any], finalizers: list[str]) -> Obj:
+        namespace, name, version = _ref(canary)
+        patch = {"metadata": {"resourceVersion": version, "finalizers": finalizers}}
+        try:
+            return self.objects.merge_patch(CANARY, namespace, name, patch)
+        except Conflict as exc:
+            raise StaleStatus(f"Canary {namespace}/{name} changed since it was read: {exc}") from exc

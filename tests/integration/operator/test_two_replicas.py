@@ -7,18 +7,20 @@ records its verb, path and answer status. Writes are the non-GET verbs (POST, PU
 Which replica is which is known by construction (replica X has proxy X and `--identity X`), and the
 Lease names the leader's identity.
 
-Pinned: the Lease holder's proxy carries the run (status, Deployments, Services, HTTPRoute, events);
-the follower's proxy carries reads (it is alive and watching) and no write but contention: for the
-Lease (never successful), and kopf's finalizer JSON patch when both replicas saw a new Canary before
-either added it. A spec edit both replicas see is recorded by the leader only (kopf's
-last-handled-configuration; before the fix in `controller.handlers`, every replica wrote it). When the
-leader stops, the follower takes the Lease and then does write through its proxy (so the follower's
-count of zero was measurable, not vacuous).
+Pinned: the Lease holder's proxy carries the run (status, Serinus's finalizer added and removed,
+Deployments, Services, HTTPRoute, events). The follower's proxy carries reads (it is alive and
+watching) and not one write once the election is decided: not while a new Canary appears (both see
+it at once), not for a spec edit both see, not while the Canary is deleted and the leader runs the
+Terminating flow to the end. Before that, its only writes may be its Lease attempts of the election
+itself, none successful. kopf writes nothing on either replica: no kopf finalizer, annotation or
+`status.kopf`. When the leader is killed (its Lease still valid for a while) and a Canary is created
+meanwhile, no replica leads as it appears; the follower takes the Lease once it expires, adds the
+finalizer and runs the next release through its proxy (so the follower's count of zero was
+measurable, not vacuous).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,13 +28,25 @@ from pathlib import Path
 from kubernetes.client import CoordinationV1Api
 from kubernetes.client.exceptions import ApiException
 
+from controller.kube.status import FINALIZER
 from sandbox.apiserver.kubeconfig import write_kubeconfig
 from sandbox.prometheus import PrometheusServer
-from tests.integration.operator.conftest import NAME, NEW, NS, Cluster, Fleet, Operator, deploy, eventually
+from tests.integration.operator.conftest import (
+    NAME,
+    NEW,
+    NS,
+    Cluster,
+    Fleet,
+    Operator,
+    canary_body,
+    deploy,
+    eventually,
+)
 from tests.integration.operator.counting_proxy import CountingProxy, Request
 
 HEALTHY = "vector(100)"
 LEASE = "serinus-leader"
+NEXT = "ghcr.io/acme/podinfo:6.3.0"
 
 
 def _holder(cluster: Cluster) -> str:
@@ -56,24 +70,42 @@ def _kinds(requests: list[Request]) -> Counter[str]:
     return found
 
 
-def _adds_finalizer_only(request: Request) -> bool:
-    """kopf's JSON patch adding our finalizer to the Canary (guarded by a resourceVersion test)."""
-    if request.method != "PATCH" or not request.path.endswith(f"/canaries/{NAME}"):
-        return False
-    ops = json.loads(request.body)
-    return isinstance(ops, list) and {op["path"] for op in ops} <= {
-        "/metadata/resourceVersion",
-        "/metadata/finalizers",
-    }
+def _canary(cluster: Cluster) -> dict[str, object] | None:
+    try:
+        return cluster.canary()
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def _primary_image(cluster: Cluster) -> str:
+    try:
+        return cluster.image(f"{NAME}-primary")
+    except ApiException as exc:
+        if exc.status == 404:  # not (re)created yet
+            return ""
+        raise
+
+
+def _kopf_traces(canary: dict[str, object]) -> list[str]:
+    """What kopf would have stored in a Canary: its finalizer, annotations, ``status.kopf``."""
+    meta = canary.get("metadata") or {}
+    assert isinstance(meta, dict)
+    notes = [k for k in meta.get("annotations") or {} if "kopf" in k or "last-handled" in k]
+    others = [f for f in meta.get("finalizers") or [] if f != FINALIZER]
+    status = canary.get("status") or {}
+    assert isinstance(status, dict)
+    return notes + others + (["status.kopf"] if "kopf" in status else [])
 
 
 def test_two_replicas_only_the_lease_holder_writes(
     cluster: Cluster, fleet: Fleet, prometheus: PrometheusServer, tmp_path: Path, operators: list[Operator]
 ) -> None:
-    """Two replicas race for the Lease; through a run to promotion and a spec edit only the holder's
-    proxy carries writes (the follower: contention only, nothing after the edit, and reads that show it
-    was alive); after the leader stops, the follower takes over and its proxy carries the next run's
-    writes."""
+    """Two replicas race for the Lease; through a new Canary, a run to promotion, a spec edit and the
+    Canary's deletion only the holder's proxy carries writes, the follower's none after the election;
+    a Canary created while the killed leader's Lease runs out gets its finalizer and its next release
+    from the follower once it takes over."""
     cluster.template(HEALTHY, prometheus.url)
     proxies = {name: CountingProxy(cluster.server.url).start() for name in ("op-a", "op-b")}
     try:
@@ -88,45 +120,48 @@ def test_two_replicas_only_the_lease_holder_writes(
 
         leader = eventually(lambda: _holder(cluster), "a Lease holder", timeout=30)
         follower = next(name for name in replicas if name != leader)
+        # The follower's election rounds are sequential: a second read of the Lease means its attempt of
+        # this election (if any) is answered; from then on it follows, and follows without writing.
+        eventually(lambda: sum(r.on_lease and r.method == "GET" for r in proxies[follower].seen()) >= 2,
+                   "the follower's second election round", timeout=30)
+        eventually(lambda: any("/canaries" in r.path for r in proxies[follower].seen()),
+                   "the follower watching")
+        election = proxies[follower].writes()
         # The Canary appears while both replicas watch: both see it at once.
         deploy(cluster, fleet)
         eventually(lambda: cluster.phase() == "Initialized", "bootstrap", timeout=60)
+        assert cluster.canary()["metadata"].get("finalizers") == [FINALIZER]
         fleet.commit(NEW, "podinfo 6.1.0")
         eventually(lambda: cluster.phase() == "Succeeded", "promotion", timeout=90)
         assert cluster.image(f"{NAME}-primary") == NEW
         assert _holder(cluster) == leader  # one leader throughout
-        process = replicas[follower].process
-        assert process is not None and process.poll() is None, "the follower exited"
 
-        settled = len(proxies[follower].writes())
-        # A spec edit while both watch: both replicas' kopf see the same MODIFIED event; only the
-        # leader records it as handled (kopf's last-handled-configuration annotation).
-        cluster.objs.patch_namespaced_custom_object(
+        # A spec edit while both watch: both replicas' kopf see the same MODIFIED event.
+        edited = cluster.objs.patch_namespaced_custom_object(
             "serinus.dev", "v1alpha1", NS, "canaries", NAME, {"spec": {"analysis": {"threshold": 3}}}
         )
-        eventually(
-            lambda: (
-                '"threshold":3'
-                in (cluster.canary()["metadata"].get("annotations") or {}).get(
-                    "serinus.dev/last-handled-configuration", ""
-                )
-            ),
-            "the edit handled by the leader",
-            timeout=30,
-        )
+        generation = edited["metadata"]["generation"]
+        eventually(lambda: cluster.status().get("observedGeneration") == generation, "the edit seen",
+                   timeout=30)
         time.sleep(2.0)  # the follower got the same event within milliseconds; give it ample time to react
+        assert _kopf_traces(cluster.canary()) == []
+
+        # Deletion while both watch: the leader runs the Terminating flow and removes the finalizer.
+        cluster.objs.delete_namespaced_custom_object("serinus.dev", "v1alpha1", NS, "canaries", NAME)
+        eventually(lambda: _canary(cluster) is None, "the Canary finalized and gone", timeout=60)
+        time.sleep(1.0)  # the follower saw the deletion events too
 
         led = proxies[leader].writes()
         followed = proxies[follower].writes()
         acted = _kinds([r for r in led if 200 <= r.status < 300])
-        for kind in ("canaries/status", "deployments", "services", "httproutes", "events"):
-            assert any(k.startswith(kind) for k in acted), (kind, acted)
-        # The follower: contention only. For the Lease, and for kopf's finalizer when both replicas saw
-        # the new Canary before either added it (kopf adds it on any replica that sees it missing).
-        contention = [r for r in followed if r.on_lease or _adds_finalizer_only(r)]
-        assert followed == contention, [(r.method, r.path, r.status, r.body[:300]) for r in followed]
-        assert [r for r in followed if 200 <= r.status < 300 and r.on_lease] == [], followed
-        assert proxies[follower].writes()[settled:] == [], "the follower wrote after the spec edit"
+        for kind in ("canaries/status", "canaries", "deployments", "services", "httproutes", "events"):
+            assert any(k == kind or k.startswith(kind + "/") for k in acted), (kind, acted)
+        finalizer_patches = [r for r in led if r.method == "PATCH" and r.path.endswith(f"/canaries/{NAME}")
+                             and b"finalizers" in r.body]
+        assert len(finalizer_patches) >= 2, finalizer_patches  # added, then removed by the leader
+        # The follower: nothing once the election was decided; before, failed Lease attempts at most.
+        assert followed[len(election) :] == [], [(r.method, r.path, r.status, r.body[:300]) for r in followed]
+        assert all(r.on_lease and not 200 <= r.status < 300 for r in election), election
         follower_reads = [r for r in proxies[follower].seen() if r.method == "GET"]
         assert any("/canaries" in r.path for r in follower_reads), "the follower's proxy saw no reads"
         print(
@@ -135,18 +170,22 @@ def test_two_replicas_only_the_lease_holder_writes(
             f"{len(follower_reads)} reads"
         )
 
-        # The leader stops (releasing the Lease): the follower takes over, and its proxy sees its writes.
-        replicas[leader].stop()
+        # The leader is killed: its Lease stays valid until it expires, and a Canary created now appears
+        # while no replica acts. The follower takes over, adds the finalizer and runs the next release.
+        replicas[leader].kill()
+        fleet.commit(NEXT, "podinfo 6.3.0")
+        cluster.objs.create_namespaced_custom_object("serinus.dev", "v1alpha1", NS, "canaries",
+                                                     canary_body(fleet.url))
         eventually(lambda: _holder(cluster) == follower, "take-over by the follower", timeout=30)
-        fleet.commit("ghcr.io/acme/podinfo:6.3.0", "podinfo 6.3.0")
         eventually(
-            lambda: cluster.image(f"{NAME}-primary") == "ghcr.io/acme/podinfo:6.3.0",
-            "the new leader promoting the next release",
+            lambda: _primary_image(cluster) == NEXT and cluster.phase() in ("Initialized", "Succeeded"),
+            "the new leader running the next release",
             timeout=90,
         )
+        assert cluster.canary()["metadata"].get("finalizers") == [FINALIZER]
         taken = _kinds([r for r in proxies[follower].writes() if 200 <= r.status < 300 and not r.on_lease])
-        assert any(k.startswith("canaries/status") for k in taken), taken
-        assert any(k.startswith("deployments") for k in taken), taken
+        for kind in ("canaries/status", "canaries", "deployments"):
+            assert any(k == kind or k.startswith(kind + "/") for k in taken), (kind, taken)
     finally:
         for op in operators:  # before their proxies, so that their last ticks still reach the emulator
             op.stop()
