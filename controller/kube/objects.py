@@ -4,9 +4,9 @@ Adapters (workloads, services, status, events, lease, routers) speak in plain JS
 round trip never drops a field the client's models do not know (mesh CRDs, newer API fields). The
 real implementation, `KubeObjects`, uses the `kubernetes` client's `CustomObjectsApi` for every
 named API group (apps, networking.k8s.io, coordination.k8s.io, the mesh CRDs, serinus.dev: all plain
-REST paths) and `CoreV1Api` for the core group, whose paths differ. Responses are read unparsed
-(`_preload_content=False`) and decoded as JSON for the same reason. The in-memory fake is
-`controller.kube.memory.MemoryObjects`.
+REST paths) and the client's generic request path for the few core-group calls, whose paths differ.
+Responses are read unparsed (`_preload_content=False`) and decoded as JSON for the same reason.
+The in-memory fake is `controller.kube.memory.MemoryObjects`.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ class KubeObjects:
 
     def __init__(self, api_client: k8s.ApiClient, timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> None:
         self._custom = k8s.CustomObjectsApi(api_client)
-        self._core = k8s.CoreV1Api(api_client)
+        self._core = _CoreV1(api_client)
         self._timeout = timeout
 
     def _call(self, what: str, fn: Callable[..., Any], *args: Any, creating: bool = False,
@@ -206,18 +206,59 @@ class KubeObjects:
                           _content_type="application/merge-patch+json")
 
     def _core_fn(self, verb: str, res: Resource) -> Callable[..., Any]:
-        singular = _CORE_SINGULAR.get(res.plural)
-        if singular is None:
+        if res.plural not in _CORE_PLURALS:
             raise ApiError(f"core resource {res.plural!r} is not one Serinus writes "
-                           f"(known: {sorted(_CORE_SINGULAR)})")
-        fn: Callable[..., Any] = getattr(self._core, f"{verb}_namespaced_{singular}")
-        return fn
+                           f"(known: {sorted(_CORE_PLURALS)})")
+        return self._core.verb(verb, res.plural)
 
     @staticmethod
     def _core_model(res: Resource, body: Mapping[str, Any]) -> Any:
-        # The typed CoreV1Api wants its models for bodies; core kinds are fully modelled.
-        return _CORE_MODELS[res.plural].from_dict(dict(body))
+        return dict(body)
 
 
-_CORE_SINGULAR = {"services": "service", "events": "event"}
-_CORE_MODELS: dict[str, Any] = {"services": k8s.V1Service, "events": k8s.CoreV1Event}
+class _CoreV1:
+    """The few ``/api/v1`` calls Serinus makes, through the client's generic request path.
+
+    Why not ``CoreV1Api``: importing it (and the models it names) costs about 20 MiB of resident
+    memory, a third of the operator's idle budget, for four verbs on two resources."""
+
+    _PATHS = {
+        "read": ("GET", "/api/v1/namespaces/{namespace}/{plural}/{name}"),
+        "create": ("POST", "/api/v1/namespaces/{namespace}/{plural}"),
+        "replace": ("PUT", "/api/v1/namespaces/{namespace}/{plural}/{name}"),
+        "patch": ("PATCH", "/api/v1/namespaces/{namespace}/{plural}/{name}"),
+    }
+
+    def __init__(self, api_client: k8s.ApiClient) -> None:
+        self._client = api_client
+
+    def verb(self, verb: str, plural: str) -> Callable[..., Any]:
+        """A callable shaped like ``CoreV1Api.<verb>_namespaced_<kind>``: ``(name, namespace[, body])``
+        for read/replace/patch, ``(namespace, body)`` for create; answers the raw response."""
+        method, path = self._PATHS[verb]
+
+        def call(*args: Any, _request_timeout: Any = None, _content_type: str | None = None,
+                 _preload_content: bool = False) -> Any:
+            if verb == "create":
+                namespace, body = args
+                params = {"namespace": namespace, "plural": plural}
+            else:
+                name, namespace, *rest = args
+                body = rest[0] if rest else None
+                params = {"namespace": namespace, "plural": plural, "name": name}
+            headers = {"Accept": "application/json"}
+            if body is not None:
+                headers["Content-Type"] = _content_type or "application/json"
+            request = self._client.param_serialize(
+                method=method, resource_path=path, path_params=params, header_params=headers,
+                body=body, auth_settings=["BearerToken"])
+            response: Any = self._client.call_api(*request, _request_timeout=_request_timeout)
+            if not 200 <= response.status <= 299:
+                response.read()
+                raise k8s.ApiException.from_response(http_resp=response, body=None, data=None)
+            return response.response
+
+        return call
+
+
+_CORE_PLURALS = ("services", "events", "secrets")
