@@ -14,6 +14,12 @@ this benchmark's own Deployment controller made in the window.
 Budgets (issue 5): RSS 60 / 90 / 150 MiB with 0 / 500 / 2,000 Canaries; 0 API writes per idle tick.
 
     python -m bench.operator_scale [--counts 0,500] [--settle-seconds 600] [--idle-ticks 5]
+    python -m bench.operator_scale --imports
+
+``--imports`` prints where the idle RSS goes instead: VmRSS of a fresh interpreter after importing
+each top-level dependency alone, then cumulatively in the order the operator pulls them in (kopf
+first: it imports aiohttp and ``kubernetes.client`` itself, so that much is the floor of any kopf
+operator using the official client).
 
 ``--counts 0,500,2000`` covers the 2,000 budget too; on a 2-core machine it takes much longer (the
 figures printed say how long the settling took and how far it got).
@@ -318,6 +324,38 @@ def measure(count: int, settle_seconds: float, idle_ticks: int, workdir: Path) -
         stop(emulator)
 
 
+IMPORTS = ("kopf", "kubernetes.client", "aiohttp", "git", "prometheus_client", "prometheus_api_client",
+           "yaml", "controller.kube.objects", "controller.reconcile", "controller.operator.runtime",
+           "controller.handlers")
+_PROBE = """
+import importlib, re, sys
+def rss():
+    return int(re.search(r"VmRSS:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) / 1024
+base = rss()
+for name in sys.argv[1:]:
+    before, n = rss(), len(sys.modules)
+    importlib.import_module(name)
+    print(name, round(base, 1), round(rss() - before, 1), round(rss(), 1), len(sys.modules) - n)
+"""
+
+
+def import_costs() -> None:
+    """Print the RSS each dependency costs alone and cumulatively (fresh interpreters)."""
+    def probe(names: list[str]) -> list[list[str]]:
+        out = subprocess.run([sys.executable, "-c", _PROBE, *names], cwd=ROOT, check=True,
+                             capture_output=True, text=True).stdout
+        return [line.split() for line in out.splitlines()]
+
+    print(f"{'module':30} {'alone_mib':>9} {'cumulative_mib':>14} {'total_mib':>9} {'new_modules':>11}")
+    alone = {row[0]: row for name in IMPORTS for row in probe([name])}
+    for name, _base, added, total, modules in probe(list(IMPORTS)):
+        print(f"{name:30} {float(alone[name][2]):9.1f} {float(added):14.1f} {float(total):9.1f} "
+              f"{modules:>11}")
+    print(f"interpreter alone: {float(alone[IMPORTS[0]][1]):.1f} MiB; budget at 0 Canaries: "
+          f"{BUDGETS_MIB[0]} MiB (kopf's import alone, with the aiohttp and kubernetes.client it pulls "
+          "in, is about that)", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the options and measure each count in turn."""
     parser = argparse.ArgumentParser(prog="python -m bench.operator_scale",
@@ -327,7 +365,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="give up waiting for every Canary to be Initialized after this long")
     parser.add_argument("--idle-ticks", type=int, default=5,
                         help="ticks over which idle API writes are counted")
+    parser.add_argument("--imports", action="store_true",
+                        help="print the RSS cost of each top-level import instead, and exit")
     args = parser.parse_args(argv)
+    if args.imports:
+        import_costs()
+        return 0
     try:
         counts = [int(c) for c in args.counts.split(",") if c.strip()]
     except ValueError:
