@@ -68,7 +68,7 @@ from controller.core.observations import (
     WebhookResult,
 )
 from controller.core.spec import CanarySpec, SpecError, WebhookType, parse_canary
-from controller.core.status import RUN_PHASES, Phase, Revision, Status
+from controller.core.status import RUN_PHASES, Phase, Revision, RollbackCause, Status
 from controller.gitops.credentials import Credentials, CredentialsError
 from controller.gitops.port import (
     DeclaredRevision,
@@ -569,6 +569,7 @@ class Reconciler:
             reverts=action.failed_revision.commit,
             reason=action.reason or str(action.cause),
             author=self.settings.git_identity,
+            quarantined=action.cause is RollbackCause.QUARANTINE,
         )
         answer = self.ports.git.write_revert(source, request)
         self.ports.metrics.git_operation("revert", str(answer.outcome))

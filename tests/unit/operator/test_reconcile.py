@@ -127,6 +127,27 @@ def test_failing_checks_roll_back_and_revert_git_once_in_the_same_tick() -> None
     assert world.status()["phase"] == "Failed"
 
 
+def test_a_quarantined_image_declared_again_is_reverted_as_a_quarantine() -> None:
+    """The failed run's revert is an ordinary one; the re-declared image's revert says quarantine."""
+    world = bootstrapped()
+    world.prometheus.set("envoy", [42.0])
+    world.git.commit(NEW)
+    world.reconciler.trigger(NS, NAME)
+    world.run_until("Failed", seconds=5)
+    again = world.git.commit(NEW)
+    world.reconciler.trigger(NS, NAME)
+    routes = []
+    for _ in range(10):
+        world.tick(5)
+        routes.append((route_weights(world), world.replicas(NAME)))
+        if len(world.git.reverts()) == 2:
+            break
+    requests = world.git.revert_calls
+    assert [r.quarantined for r in requests] == [False, True]
+    assert requests[-1].reverts == again and world.git.tip.image == OLD
+    assert set(routes) == {((100, 0), 0)}  # no canary was started for it: no traffic, target at 0
+
+
 def test_failed_revert_push_is_retried_and_restart_finds_it_without_a_second_commit() -> None:
     world = bootstrapped()
     world.prometheus.set("envoy", [42.0])
