@@ -40,5 +40,5 @@ def configure_logging(fmt: str = "json", level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # kopf logs every successful timer run at INFO: one line per Canary per tick is noise.
+    # kopf logs every handled watch event at INFO: one line per Canary change is noise.
     logging.getLogger("kopf.objects").setLevel(max(level, logging.WARNING))
