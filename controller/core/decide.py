@@ -711,7 +711,10 @@ def _pause(ctx: Context, st: Status) -> tuple[Status, list[Action]]:
 
 
 def _resume(ctx: Context, st: Status) -> tuple[Status, list[Action]]:
-    return replace(st, waiting_since=None, last_check_time=None), []
+    # A paused target may have lost readiness meanwhile: until it is ready again, route nothing to it
+    # (A/B matches included) and let the progress deadline count from now (I3).
+    waiting = None if _target_ready(st, ctx.obs) else ctx.now
+    return replace(st, waiting_since=waiting, last_check_time=None), []
 
 
 def _cancel_run(ctx: Context, st: Status) -> tuple[Status, list[Action]]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from analysis.verdict import Verdict
@@ -202,6 +202,15 @@ SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
 
 @SETTINGS
 @given(kind=st.sampled_from(["canary", "blue-green", "ab"]), script=st.lists(steps, min_size=1, max_size=25))
+@example(  # found by this test: a promote resuming a paused A/B run once routed matches to an unready target
+    kind="ab",
+    script=[
+        (("commit", "app:2"), Verdict.PASS, 1),
+        (("none",), Verdict.INCONCLUSIVE, 5),
+        (("flip", True), Verdict.PASS, 1),
+        (("manual", ManualAction.PROMOTE), Verdict.PASS, 1),
+    ],
+)
 def test_invariants_hold_over_any_event_sequence(kind: str, script: list[tuple[Any, ...]]) -> None:
     world = bootstrapped(_spec(kind))
     checker = Checker()
