@@ -13,39 +13,22 @@ import contextlib
 import json
 import subprocess
 import threading
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TypeVar
+from typing import Any
 
 from sandbox.demo import Operator
 from sandbox.gitserver import commit_files, read_file
 from sandbox.session import Sandbox
 from sandbox.traffic import TrafficCounts, TrafficGenerator
-
-T = TypeVar("T")
+from tests.polling import eventually
 
 CANARY_API = "serinus.dev/v1alpha1"
 HTTPROUTE_API = "gateway.networking.k8s.io/v1"
 REPOSITORY = "demo/podinfo"
 PORT = 9898
-POLL = 0.1
-
-
-def eventually(probe: Callable[[], T | None], what: str, timeout: float = 60.0, every: float = POLL) -> T:
-    """Poll ``probe`` until it returns something truthy; AssertionError naming ``what`` otherwise.
-
-    The timeout only bounds a broken run; no test asserts on how long anything took."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {timeout:g}s waiting for {what}")
-        time.sleep(every)
 
 
 def image(tag: str) -> str:

@@ -36,7 +36,8 @@ import pytest
 from sandbox.gitserver import free_port
 from sandbox.processes import ProcessRecord, stop_process
 from sandbox.session import Sandbox
-from tests.e2e.operator_support import CANARY_API, App, eventually, image, traffic_to
+from tests.e2e.operator_support import CANARY_API, App, image, traffic_to
+from tests.polling import eventually
 from tests.unit.chart.helm import Manifest, controller_container, of_kind, one, render
 
 pytestmark = pytest.mark.e2e

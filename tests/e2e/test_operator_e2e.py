@@ -29,11 +29,11 @@ from tests.e2e.operator_support import (
     Split,
     StatusRecorder,
     WeightGate,
-    eventually,
     image,
     measure,
     traffic_to,
 )
+from tests.polling import eventually
 
 pytestmark = pytest.mark.e2e
 

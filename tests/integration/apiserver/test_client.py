@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import kubernetes
 import pytest
@@ -23,22 +22,10 @@ from kubernetes.client.exceptions import ApiException
 
 from sandbox.apiserver.testing import RunningApiServer
 from tests.integration.apiserver.clients import GROUP, WIDGET_CRD, widget
+from tests.polling import eventually
 
-T = TypeVar("T")
 Watch: Any = kubernetes.watch.Watch  # untyped in the client
 NS = "default"
-
-
-def eventually(probe: Callable[[], T], what: str, timeout: float = 10.0) -> T:
-    """Poll until `probe` returns a truthy value (background controllers act asynchronously)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
 
 
 def _status(err: ApiException) -> dict[str, Any]:
@@ -319,7 +306,7 @@ def test_deleting_a_crd_removes_its_objects(api_client: kubernetes.client.ApiCli
             return bool(err.status == 404)
         return False
 
-    eventually(gone, "the widgets resource to disappear")
+    eventually(gone, "the widgets resource to disappear", timeout=10, every=0.05)
     with pytest.raises(ApiException):
         extensions.read_custom_resource_definition(f"widgets.{GROUP}")
 
@@ -360,7 +347,7 @@ def test_garbage_collection_by_owner_references(api_client: kubernetes.client.Ap
     background = apps.create_namespaced_deployment(NS, _deployment("bg"))
     owned(background, "bg-dep")
     apps.delete_namespaced_deployment("bg", NS)
-    eventually(lambda: not exists("bg-dep"), "the dependent to be collected")
+    eventually(lambda: not exists("bg-dep"), "the dependent to be collected", timeout=10, every=0.05)
 
     orphaning = apps.create_namespaced_deployment(NS, _deployment("orph"))
     owned(orphaning, "orph-dep")
@@ -375,10 +362,12 @@ def test_garbage_collection_by_owner_references(api_client: kubernetes.client.Ap
     )
     meta = json.loads(deleting.data)["metadata"]  # the owner stays, being deleted, until dependents go
     assert meta["deletionTimestamp"] and meta["finalizers"] == ["foregroundDeletion"]
-    eventually(lambda: not exists("fg-dep"), "the foreground dependent to go")
+    eventually(lambda: not exists("fg-dep"), "the foreground dependent to go", timeout=10, every=0.05)
     eventually(
         lambda: "fg" not in [d.metadata.name for d in apps.list_namespaced_deployment(NS).items],
         "the foreground owner to go",
+        timeout=10,
+        every=0.05,
     )
 
 

@@ -8,10 +8,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import kubernetes
 import pytest
@@ -22,21 +20,9 @@ from kubernetes.client.exceptions import ApiException
 from sandbox.apiserver.testing import RunningApiServer
 from tests.integration.apiserver.clients import GROUP, WIDGET_CRD, widget
 from tests.integration.apiserver.kopf_operator import FINALIZER
+from tests.polling import eventually
 
 OPERATOR = Path(__file__).with_name("kopf_operator.py")
-T = TypeVar("T")
-
-
-def eventually(probe: Callable[[], T], what: str, timeout: float = 20.0) -> T:
-    """Poll until `probe` returns a truthy value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.1)
 
 
 def _exercise(api: kubernetes.client.ApiClient) -> None:
@@ -49,15 +35,15 @@ def _exercise(api: kubernetes.client.ApiClient) -> None:
         return obj
 
     objs.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", widget("w", size=2))
-    eventually(lambda: get().get("status", {}).get("phase") == "Created", "the create handler")
+    eventually(lambda: get().get("status", {}).get("phase") == "Created", "the create handler", timeout=20)
     created = get()
     assert FINALIZER in created["metadata"]["finalizers"]
     assert created["status"]["created"] == {"size": 2}
 
     objs.patch_namespaced_custom_object(GROUP, "v1", "default", "widgets", "w", {"spec": {"size": 7}})
-    eventually(lambda: get().get("status", {}).get("weight") == 7, "the update handler")
+    eventually(lambda: get().get("status", {}).get("weight") == 7, "the update handler", timeout=20)
     assert get()["status"]["phase"] == "Updated"
-    eventually(lambda: get().get("status", {}).get("ticks", 0) >= 2, "two timer ticks")
+    eventually(lambda: get().get("status", {}).get("ticks", 0) >= 2, "two timer ticks", timeout=20)
 
     objs.delete_namespaced_custom_object(GROUP, "v1", "default", "widgets", "w")
 
@@ -68,11 +54,12 @@ def _exercise(api: kubernetes.client.ApiClient) -> None:
             return bool(err.status == 404)
         return False
 
-    eventually(gone, "kopf to release its finalizer")
+    eventually(gone, "kopf to release its finalizer", timeout=20)
     assert core.read_namespaced_config_map("deleted-w", "default").data == {"widget": "w"}
     events = eventually(
         lambda: [e for e in core.list_namespaced_event("default").items if e.reason == "WidgetCreated"],
         "kopf's Event",
+        timeout=20,
     )
     assert events[0].involved_object.name == "w" and events[0].message == "size 2"
 

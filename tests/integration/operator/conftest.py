@@ -16,11 +16,10 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import kubernetes
 import pytest
@@ -31,6 +30,7 @@ from kubernetes.client.exceptions import ApiException
 from sandbox.apiserver.testing import RunningApiServer
 from sandbox.gitserver import GitDaemon, commit_files, free_port, read_file, seed_fleet_repo
 from sandbox.prometheus import PrometheusServer
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +39,6 @@ NS, NAME = "shop", "podinfo"
 OLD = "ghcr.io/acme/podinfo:6.0.3"
 NEW = "ghcr.io/acme/podinfo:6.1.0"
 MANIFEST = "apps/podinfo/deployment.yaml"
-T = TypeVar("T")
 
 DEPLOYMENT_YAML = """\
 # podinfo, managed in Git; Serinus runs the canary.
@@ -64,18 +63,6 @@ spec:
 
 def manifest(image: str) -> str:
     return DEPLOYMENT_YAML.format(image=image)
-
-
-def eventually(probe: Callable[[], T], what: str, timeout: float = 60.0, every: float = 0.1) -> T:
-    """Poll until ``probe`` returns something truthy (an AssertionError naming ``what`` otherwise)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(every)
 
 
 class DeploymentController:

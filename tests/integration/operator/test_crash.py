@@ -29,8 +29,8 @@ from tests.integration.operator.conftest import (
     Fleet,
     Operator,
     deploy,
-    eventually,
 )
+from tests.polling import eventually
 
 BAD = "ghcr.io/acme/podinfo:6.2.0-bad"
 SEEDS = range(20)  # the issue asks for at least 20; each costs about 10 s

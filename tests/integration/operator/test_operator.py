@@ -27,8 +27,8 @@ from tests.integration.operator.conftest import (
     Fleet,
     Operator,
     deploy,
-    eventually,
 )
+from tests.polling import eventually
 
 HEALTHY, FAILING = "vector(100)", "vector(42)"
 

@@ -40,9 +40,9 @@ from tests.integration.operator.conftest import (
     Fleet,
     Operator,
     canary_body,
-    eventually,
 )
 from tests.integration.operator.counting_proxy import CountingProxy, Request
+from tests.polling import eventually
 
 PROVIDERS = ("gatewayapi", "istio", "smi", "nginx", "kubernetes")
 MESH_CRDS = ("virtualservices.networking.istio.io", "destinationrules.networking.istio.io",

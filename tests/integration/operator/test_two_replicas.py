@@ -40,9 +40,9 @@ from tests.integration.operator.conftest import (
     Operator,
     canary_body,
     deploy,
-    eventually,
 )
 from tests.integration.operator.counting_proxy import CountingProxy, Request
+from tests.polling import eventually
 
 HEALTHY = "vector(100)"
 LEASE = "serinus-leader"
