@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import kubernetes
 from kubernetes.client.exceptions import ApiException
 
 from sandbox.cluster.informer import Informer, object_key
+from sandbox.cluster.passes import PassLoop
 from sandbox.cluster.pods import iso, pod_manifest, pod_status
 from sandbox.cluster.rest import RawApi, collection_path
 from sandbox.workloads import (
@@ -92,37 +92,22 @@ class DeploymentController:
         self._records: dict[str, dict[str, _PodRecord]] = {}  # deployment key -> pod name -> record
         self._spec_errors: dict[str, str] = {}
         self._last_pids: dict[str, list[int]] = {}
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = PassLoop(
+            "deployment-controller", self.reconcile_all, log, period=interval, join_timeout=10.0
+        )
 
     def poke(self, *_: object) -> None:
         """Reconcile soon (a Deployment changed)."""
-        self._wake.set()
+        self._loop.wake()
 
     def start(self) -> DeploymentController:
         """Reconcile in a daemon thread until :meth:`stop`."""
-        self._thread = threading.Thread(target=self._run, name="deployment-controller", daemon=True)
-        self._thread.start()
+        self._loop.start()
         return self
 
     def stop(self) -> None:
         """Stop reconciling (processes keep running until the runner is stopped)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10.0)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            try:
-                self.reconcile_all()
-            except Exception:  # one bad pass must not stop the controller
-                log.exception("deployment controller pass failed")
+        self._loop.stop()
 
     # -- one pass -----------------------------------------------------------------------------------
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from kubernetes.client.exceptions import ApiException
 
 from sandbox.cluster.endpoints import endpoints_manifest
 from sandbox.cluster.informer import Informer, Key, object_key
+from sandbox.cluster.passes import PassLoop
 from sandbox.cluster.pods import DEPLOYMENT_LABEL, pod_address, pod_ports
 from sandbox.cluster.rest import RawApi, collection_path
 from sandbox.mesh import (
@@ -74,41 +74,25 @@ class NetworkController:
         self._endpoints: dict[Key, str] = {}  # Endpoints written, as JSON of what was written
         self._targets = ""
         self._route_errors: dict[Key, str] = {}
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = PassLoop(
+            "network-controller", self.reconcile, log, period=resync, settle=debounce, join_timeout=20.0
+        )
 
     def poke(self, *_: object) -> None:
         """Reconcile soon (a watched object changed)."""
-        self._wake.set()
+        self._loop.wake()
 
     def start(self) -> NetworkController:
         """Reconcile in a daemon thread until :meth:`stop`."""
         self.targets_file.parent.mkdir(parents=True, exist_ok=True)
         if not self.targets_file.exists():
             self._write_targets("[]")
-        self._thread = threading.Thread(target=self._run, name="network-controller", daemon=True)
-        self._thread.start()
+        self._loop.start()
         return self
 
     def stop(self) -> None:
         """Stop reconciling."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=20.0)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.resync)
-            if self._stop.is_set():
-                return
-            self._stop.wait(self.debounce)  # let a burst of events land first
-            self._wake.clear()
-            try:
-                self.reconcile()
-            except Exception:  # one bad pass must not stop the controller
-                log.exception("network controller pass failed")
+        self._loop.stop()
 
     # -- one pass -----------------------------------------------------------------------------------
 
