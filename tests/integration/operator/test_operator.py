@@ -82,7 +82,8 @@ def test_bootstrap_then_promotion_then_rollback_with_one_revert_commit(
     assert f"Serinus-Canary: {NS}/{NAME}" in reverts[0]
     assert cluster.status()["revertCommit"] == reverts[0].split()[0]
     assert fleet.declared() == NEW == cluster.image(f"{NAME}-primary")  # I1
-    assert cluster.route() == (100, 0)
+    # The status (the intent) is written before the route in the same tick: wait for the route.
+    eventually(lambda: cluster.route() == (100, 0), "all traffic back on the primary", timeout=10)
     assert bad in cluster.status()["quarantinedImages"]
 
     # /metrics and health from the running process.
@@ -108,7 +109,8 @@ def test_prometheus_unreachable_mid_run_holds_and_pauses_without_revert(
     status = cluster.status()
     assert status["failedChecks"] == 0
     assert {c["verdict"] for c in status["checks"] if c.get("metric") == "success-rate"} >= {"ERROR"}
-    assert cluster.route() == (100, 0)
+    # The pause is written to status first (the intent), then the same tick routes everything back.
+    eventually(lambda: cluster.route() == (100, 0), "all traffic back on the primary", timeout=10)
     assert fleet.reverts() == [] and fleet.declared() == NEW
     assert cluster.image(f"{NAME}-primary") == OLD
 
