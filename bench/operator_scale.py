@@ -9,11 +9,13 @@ subresource. Once every Canary reports phase ``Initialized`` (or the settle time
 controller's RSS (its process and children, VmRSS from /proc) is sampled, then the API writes over
 several idle ticks are counted as the advance of the emulator's global resourceVersion (every write
 takes a fresh one; a list response's ``metadata.resourceVersion`` is that counter), minus the writes
-this benchmark's own Deployment controller made in the window.
+this benchmark's own Deployment controller made in the window. The named GETs over the same window
+come from the emulator's ``/metrics`` (``apiserver_request_total``) and are printed per Canary per tick
+(a figure, no budget in the issue): at rest a Canary reads only itself until ``--resync`` passes.
 
 Budgets (issue 5): RSS 60 / 90 / 150 MiB with 0 / 500 / 2,000 Canaries; 0 API writes per idle tick.
 
-    python -m bench.operator_scale [--counts 0,500] [--settle-seconds 600] [--idle-ticks 5]
+    python -m bench.operator_scale [--counts 0,500] [--settle-seconds 600] [--idle-ticks 5] [--resync 30s]
     python -m bench.operator_scale --imports
 
 ``--imports`` prints where the idle RSS goes instead: VmRSS of a fresh interpreter after importing
@@ -42,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from sandbox.gitserver import GitDaemon, free_port, seed_fleet_repo
 
@@ -146,6 +149,20 @@ class Api:
         """The emulator's global resourceVersion (the number of writes it has persisted so far)."""
         return int(self.ok("GET", "/api/v1/namespaces?limit=1")["metadata"]["resourceVersion"])
 
+    def named_reads(self) -> dict[str, int]:
+        """GETs of single objects served so far, by resource, from the emulator's ``/metrics``
+        (``apiserver_request_total{verb="GET"}``; this benchmark itself only LISTs)."""
+        conn = self._conn()
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        out: dict[str, int] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "apiserver_request_total" and sample.labels.get("verb") == "GET":
+                    resource = sample.labels["resource"]
+                    out[resource] = out.get(resource, 0) + int(sample.value)
+        return out
+
 
 class DeploymentController(threading.Thread):
     """Writes every Deployment of the namespace ready, as kube-controller-manager would; counts its writes."""
@@ -248,7 +265,7 @@ def phases(api: Api) -> dict[str, int]:
     return counts
 
 
-def measure(count: int, settle_seconds: float, idle_ticks: int, workdir: Path) -> None:
+def measure(count: int, settle_seconds: float, idle_ticks: int, workdir: Path, resync: str = "30s") -> None:
     """Run one count end to end and print its figures."""
     emulator: subprocess.Popen[bytes] | None = None
     operator: subprocess.Popen[bytes] | None = None
@@ -276,6 +293,7 @@ def measure(count: int, settle_seconds: float, idle_ticks: int, workdir: Path) -
             log = (workdir / "operator.log").open("wb")
             operator = subprocess.Popen(
                 [sys.executable, "-m", "controller.cli", "run", "--no-leader-election", "--tick", "2s",
+                 "--resync", resync,
                  "--metrics-port", str(free_port()), "--metrics-server", "http://127.0.0.1:9",
                  "--git-cache-dir", str(workdir / "git-cache"), "--log-format", "json"],
                 stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
@@ -308,14 +326,21 @@ def measure(count: int, settle_seconds: float, idle_ticks: int, workdir: Path) -
 
             # Let writes already in flight land, then count over whole ticks.
             time.sleep(TICK_SECONDS)
-            rv0, own0 = api.resource_version(), deployments.writes
+            rv0, own0, reads0 = api.resource_version(), deployments.writes, api.named_reads()
             time.sleep(idle_ticks * TICK_SECONDS)
-            rv1, own1 = api.resource_version(), deployments.writes
+            rv1, own1, reads1 = api.resource_version(), deployments.writes, api.named_reads()
             writes = (rv1 - rv0) - (own1 - own0)
             per_tick = writes / idle_ticks
             verdict = "ok" if writes == 0 else "OVER"
             print(f"canaries={count} idle_writes_per_tick={per_tick:.2f} budget=0 {verdict} "
                   f"({writes} writes over {idle_ticks} ticks of {TICK_SECONDS:.0f}s)", flush=True)
+            reads = {r: reads1.get(r, 0) - reads0.get(r, 0) for r in sorted(reads1)}
+            reads = {r: n for r, n in reads.items() if n}
+            if count:
+                per_canary = sum(reads.values()) / idle_ticks / count
+                print(f"canaries={count} idle_reads_per_canary_per_tick={per_canary:.2f} "
+                      f"(GETs by resource over {idle_ticks} ticks: {reads}; a full look is 4, "
+                      f"at rest 1 until --resync {resync})", flush=True)
     finally:
         if deployments is not None:
             deployments.stop_flag.set()
@@ -365,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="give up waiting for every Canary to be Initialized after this long")
     parser.add_argument("--idle-ticks", type=int, default=5,
                         help="ticks over which idle API writes are counted")
+    parser.add_argument("--resync", default="30s",
+                        help="serinus run --resync (default 30s, its default; 0 reads everything every tick)")
     parser.add_argument("--imports", action="store_true",
                         help="print the RSS cost of each top-level import instead, and exit")
     args = parser.parse_args(argv)
@@ -377,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--counts must be comma-separated integers, got {args.counts!r}")
     for count in counts:
         with tempfile.TemporaryDirectory(prefix=f"serinus-bench-scale-{count}-") as tmp:
-            measure(count, args.settle_seconds, args.idle_ticks, Path(tmp))
+            measure(count, args.settle_seconds, args.idle_ticks, Path(tmp), args.resync)
     return 0
 
 

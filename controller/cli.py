@@ -95,6 +95,12 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--tick", default="2s", help="how often each Canary is looked at; the core decides when a step is due"
     )
+    run.add_argument(
+        "--resync",
+        default="30s",
+        help="how long a Canary at rest (Initialized, Succeeded, Failed) with nothing new trusts its last "
+        "read of its Deployments and route; drift is repaired within this; 0 reads them every tick",
+    )
     run.add_argument("--log-format", choices=["json", "text"], default="json", help="log line format")
 
 

@@ -8,7 +8,9 @@ The order follows the core's contract (``controller.core.actions``):
 2. Cheap observations every tick: the revision Git declares (through the Git port, at most every
    ``source.git.interval`` unless a push webhook asked for it now; credentials from the Secret named
    in ``secretRef``, read by name), the target and primary Deployments, the mesh weights read back,
-   the manual-control annotations, deletion.
+   the manual-control annotations, deletion. A Canary at rest whose last tick changed nothing reuses
+   that tick's look at the Deployments and route until the Canary or Git moves or ``resync`` passes
+   (``controller.core.resync``), so an idle fleet costs one GET per Canary per tick.
 3. ``needs()`` says whether metrics and which gate webhooks are due; only then are they gathered.
 4. ``decide()`` gives the next status and the actions. The status is written FIRST, guarded by the
    ``resourceVersion`` that was read: a stale write (409) drops the whole decision, and the next tick
@@ -67,6 +69,7 @@ from controller.core.observations import (
     RevertOutcome,
     WebhookResult,
 )
+from controller.core.resync import Look, look_stands, worth_keeping
 from controller.core.spec import CanarySpec, SpecError, WebhookType, parse_canary
 from controller.core.status import RUN_PHASES, Phase, Revision, RollbackCause, Status
 from controller.gitops.credentials import Credentials, CredentialsError
@@ -109,6 +112,7 @@ class Settings:
     metrics_server: str = ""  # address of the built-in metrics' Prometheus (--metrics-server)
     metrics_timeout: float = 5.0
     git_identity: GitIdentity | None = None  # author of revert commits
+    resync: float = 30.0  # seconds a Canary at rest trusts its last look (--resync); 0: read every tick
 
 
 @dataclass
@@ -159,6 +163,7 @@ class Reconciler:
         self._reverts: dict[str, RevertOutcome] = {}
         self._providers: dict[ProviderConfig, MetricProvider] = {}
         self._run_started: dict[str, datetime] = {}
+        self._looks: dict[str, Look] = {}
 
     # -- entry points -----------------------------------------------------------------------------
 
@@ -185,7 +190,7 @@ class Reconciler:
     def forget(self, namespace: str, name: str) -> None:
         """The Canary is gone: drop what is kept in memory for it."""
         key = f"{namespace}/{name}"
-        for cache in (self._declared, self._reverts, self._run_started):
+        for cache in (self._declared, self._reverts, self._run_started, self._looks):
             cache.pop(key, None)
         self._refresh.discard(key)
         self.ports.metrics.forget(namespace, name)
@@ -240,6 +245,7 @@ class Reconciler:
 
         self._record(spec, status, decision, checks=checks, now=now)
         result = TickResult("applied", decision)
+        self._keep_look(key, stored, obs, next_status, acted=bool(decision.actions), now=now)
         ctx = _Applying(spec, stored, router, next_status)
         for action in decision.actions:
             try:
@@ -294,15 +300,11 @@ class Reconciler:
                  now: datetime) -> Observations:
         key = spec.key
         declared, git_error = self._declared_revision(spec, now)
-        target_obj = self.ports.workloads.get(spec.namespace, spec.target_ref.name)
-        primary_obj = self.ports.workloads.get(spec.namespace, primary_name(spec.target_ref.name))
-        container = spec.source.container
-        mesh: tuple[int, int] | None = None
-        try:
-            weights = router.observe(self._route_target(spec, body, target_obj))
-            mesh = (weights.primary, weights.canary) if weights is not None else None
-        except (RouterError, ValueError) as exc:
-            log.debug("mesh weights unreadable: %s", exc, extra={"canary": key})
+        look = self._looks.get(key)
+        if look is None or not look_stands(look, status, canary_version=_version(body), declared=declared,
+                                           git_error=git_error, now=now, resync=self.settings.resync):
+            self._looks.pop(key, None)
+            look = self._look(spec, body, router, declared=declared, git_error=git_error, now=now)
         manual = []
         for control in manual_controls(body):
             try:
@@ -317,13 +319,41 @@ class Reconciler:
         return Observations(
             declared=declared,
             git_error=git_error,
-            target=workload_state(target_obj, container),
-            primary=workload_state(primary_obj, container),
+            target=look.target,
+            primary=look.primary,
             manual=tuple(manual),
             revert=revert,
-            mesh_weights=mesh,
+            mesh_weights=look.mesh_weights,
             deleting=bool((body.get("metadata") or {}).get("deletionTimestamp")),
         )
+
+    def _look(self, spec: CanarySpec, body: Mapping[str, Any], router: Router, *, declared: Revision | None,
+              git_error: str, now: datetime) -> Look:
+        """Read the target and primary Deployments and the mesh weights."""
+        target_obj = self.ports.workloads.get(spec.namespace, spec.target_ref.name)
+        primary_obj = self.ports.workloads.get(spec.namespace, primary_name(spec.target_ref.name))
+        container = spec.source.container
+        mesh: tuple[int, int] | None = None
+        try:
+            weights = router.observe(self._route_target(spec, body, target_obj))
+            mesh = (weights.primary, weights.canary) if weights is not None else None
+        except (RouterError, ValueError) as exc:
+            log.debug("mesh weights unreadable: %s", exc, extra={"canary": spec.key})
+        return Look(canary_version=_version(body), declared=declared, git_error=git_error, at=now,
+                    target=workload_state(target_obj, container),
+                    primary=workload_state(primary_obj, container), mesh_weights=mesh)
+
+    def _keep_look(self, key: str, stored: Mapping[str, Any], obs: Observations, status: Status, *,
+                   acted: bool, now: datetime) -> None:
+        """Keep this tick's look for the next ticks when the Canary is at rest and nothing was changed."""
+        look = self._looks.get(key)
+        if not worth_keeping(status, acted):
+            self._looks.pop(key, None)
+        elif look is None or look.canary_version != _version(stored):
+            # Re-stamped with the Canary as stored now (a status write changed its version).
+            self._looks[key] = Look(canary_version=_version(stored), declared=obs.declared,
+                                    git_error=obs.git_error, at=look.at if look is not None else now,
+                                    target=obs.target, primary=obs.primary, mesh_weights=obs.mesh_weights)
 
     def _git_source(self, spec: CanarySpec) -> GitSource:
         """The Git port's source for this Canary; raises ``CredentialsError`` for a bad Secret."""
@@ -625,6 +655,10 @@ class Reconciler:
             "canary": key, "revision": revision.image if revision else "", "phase": str(after.phase),
             "event": str(decision.event), "reason": decision.reason,
         })
+
+
+def _version(body: Mapping[str, Any]) -> str:
+    return str((body.get("metadata") or {}).get("resourceVersion") or "")
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ class MemoryObjects:
     def __init__(self) -> None:
         self.objects: dict[Key, Obj] = {}
         self.writes: list[tuple[str, str, str, str]] = []  # (verb, kind, namespace, name)
+        self.reads: list[tuple[str, str, str]] = []  # (kind, namespace, name) of every get
         self._versions = itertools.count(1)
         self._faults: list[tuple[str, ApiError]] = []
 
@@ -56,6 +57,7 @@ class MemoryObjects:
 
     def get(self, res: Resource, namespace: str, name: str) -> Obj | None:
         """A deep copy of the stored object, or None."""
+        self.reads.append((res.kind, namespace, name))
         self._fault("get")
         obj = self.objects.get((res, namespace, name))
         return copy.deepcopy(obj) if obj is not None else None

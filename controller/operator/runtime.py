@@ -76,6 +76,7 @@ class RunConfig:
     git_author: GitIdentity = field(default_factory=GitIdentity)
     git_webhook_secret_env: str = "SERINUS_GIT_WEBHOOK_SECRET"  # noqa: S105 - a variable name
     tick: float = 2.0
+    resync: float = 30.0
     log_format: str = "json"
 
     @classmethod
@@ -87,6 +88,10 @@ class RunConfig:
             raise ConfigError(f"--tick: {exc}") from exc
         if tick <= 0:
             raise ConfigError(f"--tick must be positive, got {args.tick!r}")
+        try:
+            resync = parse_duration(args.resync)
+        except ValueError as exc:
+            raise ConfigError(f"--resync: {exc}") from exc
         if not 0 <= args.metrics_port < 65536:
             raise ConfigError(f"--metrics-port must be 0..65535, got {args.metrics_port}")
         try:
@@ -114,6 +119,7 @@ class RunConfig:
             git_author=parse_author(args.git_author),
             git_webhook_secret_env=args.git_webhook_secret_env,
             tick=tick,
+            resync=resync,
             log_format=args.log_format,
         )
 
@@ -152,8 +158,8 @@ class Runtime:
             thread.start()
             self._threads.append(thread)
         self.ready.set()
-        log.info("operator started: /metrics on port %d, tick %gs, leader election %s",
-                 self.server.port, self.config.tick, "on" if self.elector else "off")
+        log.info("operator started: /metrics on port %d, tick %gs, resync %gs, leader election %s",
+                 self.server.port, self.config.tick, self.config.resync, "on" if self.elector else "off")
 
     def stop(self) -> None:
         """Stop the election (releasing the Lease) and the HTTP server."""
@@ -204,7 +210,7 @@ def build_runtime(config: RunConfig, objects: Objects | None = None) -> Runtime:
         metrics=metrics,
     )
     reconciler = Reconciler(ports, Settings(metrics_server=config.metrics_server,
-                                            git_identity=config.git_author))
+                                            git_identity=config.git_author, resync=config.resync))
     ready = threading.Event()
 
     def trigger(namespace: str, name: str) -> bool:

@@ -19,6 +19,7 @@ from sandbox.apiserver.api import APPLY, JSON_PATCH, MERGE, STRATEGIC, Api
 from sandbox.apiserver.controllers import Controllers
 from sandbox.apiserver.errors import ApiError, bad_request, failure_status, unsupported_media
 from sandbox.apiserver.faults import Faults
+from sandbox.apiserver.metrics import RequestCounter
 from sandbox.apiserver.resources import Registry, ResourceType
 from sandbox.apiserver.selectors import label_predicate
 from sandbox.apiserver.store import Event, Store
@@ -60,6 +61,7 @@ class ApiServer:
         self.registry = Registry()
         self.api = Api(self.store, self.registry)
         self.faults = Faults()
+        self.requests = RequestCounter()
         self.bookmark_interval = bookmark_interval
         self.address = "127.0.0.1:0"
         self._runner: web.AppRunner | None = None
@@ -136,6 +138,8 @@ class ApiServer:
         parts = [p for p in path.split("/") if p]
         if path in ("/healthz", "/livez", "/readyz"):
             return web.Response(text="ok")
+        if path == "/metrics":
+            return web.Response(text=self.requests.exposition(), content_type="text/plain")
         if path == "/version":
             return web.json_response(discovery.VERSION)
         if path == "/openapi/v3":
@@ -223,6 +227,21 @@ class ApiServer:
         q = request.query
         watch = target.watch_path or ("watch" in q and _truthy(q.get("watch")))
         verb = self._verb(request.method, target, watch)
+        scope = "resource" if target.name else ("namespace" if target.namespace else "cluster")
+        code = 500
+        try:
+            response = await self._serve(request, target, verb)
+            code = response.status
+            return response
+        except ApiError as err:
+            code = err.code
+            raise
+        finally:
+            self.requests.count(verb, group, version, target.rt.plural, subresource=target.subresource,
+                                scope=scope, code=code)
+
+    async def _serve(self, request: web.Request, target: Target, verb: str) -> web.StreamResponse:
+        q = request.query
         resource = target.rt.plural + (f"/{target.subresource}" if target.subresource else "")
         injected = self.faults.pick(verb, resource)
         if injected is not None:

@@ -9,6 +9,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from sandbox.apiserver.testing import RunningApiServer, running_apiserver
 from tests.integration.apiserver.clients import GROUP, WIDGET_CRD, http, widget
 
@@ -191,3 +193,33 @@ def test_admission_rules(apiserver: RunningApiServer) -> None:
     assert status == 200 and [i["metadata"]["name"] for i in gone["items"]] == ["p"]
     names = [i["metadata"]["name"] for i in http(url + CMS)[2]["items"]]
     assert "q" in names and "p" not in names
+
+
+def test_metrics_count_requests_as_kube_apiserver_does(apiserver: RunningApiServer) -> None:
+    """kube-apiserver's `/metrics` counts every request in `apiserver_request_total` by verb (GET for
+    a named read, LIST for a collection, POST/PUT/PATCH/DELETE for writes), resource, subresource,
+    scope and response code; a 404 is counted with its code."""
+    url = apiserver.url
+    http(url + CMS, "POST", {"metadata": {"name": "a"}, "data": {}})
+    http(url + CMS + "/a")
+    http(url + CMS + "/a")
+    http(url + CMS + "/missing")
+    http(url + CMS)
+    http(url + "/api/v1/namespaces")
+    http(url + CMS + "/a", "PATCH", {"data": {"k": "v"}}, content_type="application/merge-patch+json")
+    status, headers, text = http(url + "/metrics", accept="text/plain")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain")
+    samples = {
+        (s.labels["verb"], s.labels["resource"], s.labels["scope"], s.labels["code"]): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "apiserver_request_total"
+    }
+    assert samples == {
+        ("POST", "configmaps", "namespace", "201"): 1,
+        ("GET", "configmaps", "resource", "200"): 2,
+        ("GET", "configmaps", "resource", "404"): 1,
+        ("LIST", "configmaps", "namespace", "200"): 1,
+        ("LIST", "namespaces", "cluster", "200"): 1,
+        ("PATCH", "configmaps", "resource", "200"): 1,
+    }

@@ -326,6 +326,7 @@ BAD_VALUES: list[tuple[dict[str, Any], str]] = [
         "securityContext: Additional property runAsNonRoot is not allowed",
     ),
     ({"tick": "2"}, "tick: Does not match pattern"),
+    ({"resync": "30"}, "resync: Does not match pattern"),
     ({"logFormat": "xml"}, "logFormat: logFormat must be one of the following"),
     (
         {"metrics": {"port": 70000, "server": "http://p:9090"}},

@@ -78,6 +78,7 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
             "webhook": {"envName": "HOOK_SECRET", "secretName": "git-hook", "secretKey": "hmac"},
         },
         "tick": "1s500ms",
+        "resync": "2m",
         "logFormat": "text",
         "serviceAccount": {"create": True, "name": "serinus-sa", "annotations": {"example.org/role": "ctl"}},
         "service": {

@@ -59,6 +59,7 @@ def test_rendered_arguments_parse_and_carry_the_values(name: str) -> None:
     assert args.git_author == deep(values, "git.author", "Serinus <serinus@serinus.dev>")
     assert args.git_webhook_secret_env == deep(values, "git.webhook.envName", "SERINUS_GIT_WEBHOOK_SECRET")
     assert args.tick == deep(values, "tick", "2s")
+    assert args.resync == deep(values, "resync", "30s")
     assert args.log_format == deep(values, "logFormat", "json")
 
     # The flags point at what the pod provides: the cache is a mounted emptyDir, the metrics port
