@@ -106,6 +106,7 @@ def _builtin() -> list[ResourceType]:
             generation=True,
         ),
         r("coordination.k8s.io", "v1", "leases", "lease", "Lease", True, (), ()),
+        r("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", True, (), ()),
         # Ingress for the nginx router; RBAC and PodDisruptionBudget so a rendered Helm chart applies.
         r(
             "networking.k8s.io",

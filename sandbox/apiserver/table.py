@@ -261,6 +261,18 @@ BUILTIN_COLUMNS: dict[tuple[str, str], list[Column]] = {
         _n("Ready", lambda o: _status(o).get("readyReplicas", 0), "integer"),
         _AGE,
     ],
+    ("discovery.k8s.io", "EndpointSlice"): [
+        _NAME,
+        _n("AddressType", lambda o: o.get("addressType", "")),
+        _n("Ports", lambda o: ",".join(str(p.get("port")) for p in o.get("ports") or []) or "<unset>"),
+        _n(
+            "Endpoints",
+            lambda o: (
+                ",".join(a for e in o.get("endpoints") or [] for a in e.get("addresses") or []) or "<unset>"
+            ),
+        ),
+        _AGE,
+    ],
     ("coordination.k8s.io", "Lease"): [
         _NAME,
         _n("Holder", lambda o: _spec(o).get("holderIdentity", "")),

@@ -1,4 +1,5 @@
-"""The Endpoints controller and the mesh's control plane, over Services, Pods and route objects.
+"""The Endpoints and EndpointSlice controllers and the mesh's control plane, over Services, Pods and
+route objects.
 
 :class:`NetworkController` wakes on any change of Pods, Services, HTTPRoutes, VirtualServices or
 TrafficSplits (debounced a little, so a burst of writes is one update) and on a slow timer, then:
@@ -7,7 +8,8 @@ TrafficSplits (debounced a little, so a burst of writes is one update) and on a 
 2. applies the route objects and those endpoints to Envoy (:meth:`sandbox.mesh.EnvoyMesh.apply`,
    which returns once Envoy serves them), only when either changed. A route object the mesh cannot
    translate is logged and left out; the others still apply;
-3. writes each Service's core/v1 ``Endpoints`` object when it changed (and deletes it with the Service);
+3. writes each Service's core/v1 ``Endpoints`` object and its discovery.k8s.io/v1 ``EndpointSlices``
+   (one per distinct port set) when they changed, and deletes them with the Service;
 4. writes the Prometheus file-based service discovery of the running Pods (labels ``namespace``,
    ``pod``, ``deployment``), so the apps' own ``/metrics`` are scraped.
 
@@ -28,7 +30,7 @@ from typing import Any
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
-from sandbox.cluster.endpoints import endpoints_manifest
+from sandbox.cluster.endpoints import endpoint_slices, endpoints_manifest
 from sandbox.cluster.informer import Informer, Key, object_key
 from sandbox.cluster.passes import PassLoop
 from sandbox.cluster.pods import DEPLOYMENT_LABEL, pod_address, pod_ports
@@ -48,7 +50,7 @@ log = logging.getLogger(__name__)
 
 
 class NetworkController:
-    """Keeps Envoy, the Endpoints objects and the Prometheus pod targets in step with the cluster."""
+    """Keeps Envoy, Endpoints, EndpointSlices and the Prometheus pod targets in step with the cluster."""
 
     def __init__(  # noqa: PLR0917 - the controller's collaborators, each named
         self,
@@ -72,6 +74,7 @@ class NetworkController:
         self.resync = resync
         self._applied: tuple[list[VirtualHostRoutes], dict[ServicePort, list[Endpoint]]] | None = None
         self._endpoints: dict[Key, str] = {}  # Endpoints written, as JSON of what was written
+        self._slices: dict[Key, str] = {}  # EndpointSlices written, likewise
         self._targets = ""
         self._route_errors: dict[Key, str] = {}
         self._loop = PassLoop(
@@ -140,40 +143,49 @@ class NetworkController:
         self._applied = wanted
 
     def _write_endpoints(self, services: list[dict[str, Any]], pods: list[dict[str, Any]]) -> None:
-        seen: set[Key] = set()
+        endpoints: dict[Key, dict[str, Any]] = {}
+        slices: dict[Key, dict[str, Any]] = {}
         for service in services:
-            key = object_key(service)
             manifest = endpoints_manifest(service, pods)
-            if manifest is None:
-                continue
-            seen.add(key)
+            if manifest is not None:
+                endpoints[object_key(service)] = manifest
+            for piece in endpoint_slices(service, pods) or []:
+                slices[object_key(piece)] = piece
+        self._sync(("", "v1", "endpoints"), endpoints, self._endpoints)
+        self._sync(("discovery.k8s.io", "v1", "endpointslices"), slices, self._slices)
+
+    def _sync(self, resource: tuple[str, str, str], wanted: dict[Key, dict[str, Any]],
+              written: dict[Key, str]) -> None:
+        """Create or merge-patch each wanted object that changed since written; delete the others."""
+        for key, manifest in wanted.items():
             body = json.dumps(manifest, sort_keys=True)
-            if self._endpoints.get(key) == body:
+            if written.get(key) == body:
                 continue
             namespace, name = key
-            path = collection_path("", "v1", "endpoints", namespace)
+            path = collection_path(*resource, namespace)
             try:
                 try:
-                    self.rest.merge_patch(
-                        f"{path}/{name}", {"metadata": manifest["metadata"], "subsets": manifest["subsets"]}
-                    )
+                    patch = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
+                    self.rest.merge_patch(f"{path}/{name}", patch)
                 except ApiException as exc:
                     if exc.status != 404:
                         raise
                     self.rest.create(path, manifest)
             except ApiException as exc:
-                log.warning("writing Endpoints %s/%s: %s %s", namespace, name, exc.status, exc.reason)
+                log.warning("writing %s %s/%s: %s %s", manifest["kind"], namespace, name, exc.status,
+                            exc.reason)
                 continue
-            self._endpoints[key] = body
-        for key in set(self._endpoints) - seen:
+            written[key] = body
+        for key in set(written) - set(wanted):
             namespace, name = key
             try:
-                self.rest.delete(f"{collection_path('', 'v1', 'endpoints', namespace)}/{name}")
+                self.rest.delete(f"{collection_path(*resource, namespace)}/{name}")
             except ApiException as exc:
                 if exc.status != 404:
-                    log.warning("deleting Endpoints %s/%s: %s %s", namespace, name, exc.status, exc.reason)
+                    log.warning("deleting %s %s/%s: %s %s", resource[2], namespace, name, exc.status,
+                                exc.reason)
                     continue
-            del self._endpoints[key]
+            del written[key]
 
     def _write_scrape_targets(self, pods: list[dict[str, Any]]) -> None:
         groups = []

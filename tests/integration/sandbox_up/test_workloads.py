@@ -3,9 +3,10 @@ Deployment status is written as the Deployment controller would, and scaling to 
 
 Pins: ``kubectl --kubeconfig DIR/kubeconfig get ns`` lists the sandbox namespace; a Deployment of
 ``demo/podinfo:1.0.0`` with 2 replicas yields 2 live demo-app processes, 2 Ready Pods named
-``<deployment>-<pod-template-hash>-<suffix>`` with ``podIP`` 127.0.0.1 and Endpoints listing both, and
-``readyReplicas: 2`` with ``observedGeneration`` matching; scaling to 0 ends those processes and
-removes the Pods.
+``<deployment>-<pod-template-hash>-<suffix>`` with ``podIP`` 127.0.0.1, Endpoints and EndpointSlices
+(labelled ``kubernetes.io/service-name``, owned by the Service) listing both, and ``readyReplicas: 2``
+with ``observedGeneration`` matching; scaling to 0 ends those processes, removes the Pods and leaves
+one empty placeholder EndpointSlice, as the EndpointSlice controller does.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ def _app_processes(sandbox: Sandbox, prefix: str) -> dict[str, ProcessRecord]:
 
 def _pods(sandbox: Sandbox, app: str) -> list[dict[str, Any]]:
     return sandbox.list("v1", "Pod", selector=f"app={app}")
+
+
+def _slices(sandbox: Sandbox, service: str) -> list[dict[str, Any]]:
+    label = f"kubernetes.io/service-name={service}"
+    return sandbox.list("discovery.k8s.io/v1", "EndpointSlice", selector=label)
 
 
 def test_replicas_become_processes_pods_and_status_and_scale_to_zero(sandbox: Sandbox) -> None:
@@ -88,9 +94,22 @@ def test_replicas_become_processes_pods_and_status_and_scale_to_zero(sandbox: Sa
     assert {a["targetRef"]["name"] for s in endpoints["subsets"] for a in s["addresses"]} == {
         p["metadata"]["name"] for p in pods
     }
+    # EndpointSlices, found by the label the EndpointSlice controller sets, list the same ready pods.
+    slices = _slices(sandbox, name)
+    ready_in_slices = {
+        e["targetRef"]["name"] for s in slices for e in s["endpoints"] if e["conditions"]["ready"]
+    }
+    assert ready_in_slices == {p["metadata"]["name"] for p in pods}
+    assert all(s["metadata"]["ownerReferences"][0]["name"] == name for s in slices)
 
     sandbox.apply(deployment(name, "demo/podinfo:1.0.0", replicas=0))
     eventually(lambda: not _pods(sandbox, name), "no Pods after scaling to 0")
+
+    def placeholder_only() -> list[dict[str, Any]] | None:
+        found = _slices(sandbox, name)
+        return found if len(found) == 1 and not found[0]["endpoints"] else None
+
+    eventually(placeholder_only, "one empty EndpointSlice once no pod is left")
     eventually(lambda: not any(is_alive(r) for r in processes.values()), "the app processes stopped")
 
     def scaled_down() -> dict[str, Any] | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox.cluster.deployments import merged_status
-from sandbox.cluster.endpoints import endpoints_manifest
+from sandbox.cluster.endpoints import endpoint_slices, endpoints_manifest
 from sandbox.cluster.pods import pod_address, pod_manifest, pod_status
 from sandbox.workloads import ContainerState, ReplicaState
 
@@ -88,3 +88,45 @@ def test_endpoints_list_ready_selected_pods_on_their_resolved_ports() -> None:
     assert "addresses" not in by_port[40002]
     assert [a["targetRef"]["name"] for a in by_port[40002]["notReadyAddresses"]] == ["web-h4sh-b"]
     assert endpoints_manifest({**service, "spec": {"ports": [{"port": 80}]}}, [ready]) is None
+
+
+def test_endpoint_slices_one_per_port_set_labelled_and_owned_by_the_service() -> None:
+    """The EndpointSlice controller's output: `kubernetes.io/service-name` label, an owner reference to
+    the Service, IPv4 addresses, and `conditions.ready` false for a Pod that is not ready."""
+    service = {
+        "metadata": {"name": "web", "namespace": "shop", "uid": "svc-uid", "labels": {"tier": "front"}},
+        "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
+    }
+    ready, starting = (
+        pod(replica("web-h4sh-a", port=40001)),
+        pod(replica("web-h4sh-b", ready=False, port=40002)),
+    )
+    slices = endpoint_slices(service, [ready, starting])
+    assert slices is not None and len(slices) == 2
+    by_port = {s["ports"][0]["port"]: s for s in slices}
+    assert set(by_port) == {40001, 40002}
+    first = by_port[40001]
+    assert first["addressType"] == "IPv4"
+    assert first["ports"] == [{"name": "http", "port": 40001, "protocol": "TCP"}]
+    assert first["metadata"]["labels"] == {
+        "tier": "front", "kubernetes.io/service-name": "web",
+        "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+    }
+    assert first["metadata"]["ownerReferences"][0] == {
+        "apiVersion": "v1", "kind": "Service", "name": "web", "uid": "svc-uid",
+        "controller": True, "blockOwnerDeletion": True,
+    }
+    (endpoint,) = first["endpoints"]
+    assert endpoint["addresses"] == [ready["status"]["podIP"]]
+    assert endpoint["conditions"] == {"ready": True, "serving": True, "terminating": False}
+    assert endpoint["targetRef"]["name"] == "web-h4sh-a"
+    assert by_port[40002]["endpoints"][0]["conditions"]["ready"] is False
+    # Names are stable for the same ports (a restarted controller finds its slices) and distinct per set.
+    again = endpoint_slices(service, [ready, starting])
+    assert again is not None
+    assert {s["metadata"]["name"] for s in again} == {s["metadata"]["name"] for s in slices}
+    assert len({s["metadata"]["name"] for s in slices}) == 2
+    assert all(s["metadata"]["name"].startswith("web-") for s in slices)
+    assert endpoint_slices({**service, "spec": {"ports": [{"port": 80}]}}, [ready]) is None
+    (placeholder,) = endpoint_slices(service, []) or []
+    assert placeholder["endpoints"] == [] and "ports" not in placeholder
