@@ -71,7 +71,8 @@ def test_sigkill_at_random_points_of_a_run(seed: int, *, cluster: Cluster, fleet
     time.sleep(1.5)
     status = cluster.status()
     assert status["runCount"] == 1, status
-    assert cluster.route() == (100, 0)
+    # A failed run writes Failed (the intent) before routing back in the same tick: wait for the route.
+    eventually(lambda: cluster.route() == (100, 0), "all traffic on the primary", timeout=10)
     reverts = fleet.reverts()
     if failing:
         assert status["phase"] == "Failed"
