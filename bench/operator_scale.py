@@ -11,7 +11,8 @@ several idle ticks are counted as the advance of the emulator's global resourceV
 takes a fresh one; a list response's ``metadata.resourceVersion`` is that counter), minus the writes
 this benchmark's own Deployment controller made in the window. The named GETs over the same window
 come from the emulator's ``/metrics`` (``apiserver_request_total``) and are printed per Canary per tick
-(a figure, no budget in the issue): at rest a Canary reads only itself until ``--resync`` passes.
+(a figure, no budget in the issue): a Canary at rest reads itself when its Git interval is due and
+everything when ``--resync`` passes, nothing in between.
 
 Budgets (issue 5): RSS 60 / 90 / 150 MiB with 0 / 500 / 2,000 Canaries; 0 API writes per idle tick.
 
@@ -339,8 +340,8 @@ def measure(count: int, settle_seconds: float, idle_ticks: int, workdir: Path, r
             if count:
                 per_canary = sum(reads.values()) / idle_ticks / count
                 print(f"canaries={count} idle_reads_per_canary_per_tick={per_canary:.2f} "
-                      f"(GETs by resource over {idle_ticks} ticks: {reads}; a full look is 4, "
-                      f"at rest 1 until --resync {resync})", flush=True)
+                      f"(GETs by resource over {idle_ticks} ticks: {reads}; a full look is 4; "
+                      f"--resync {resync})", flush=True)
     finally:
         if deployments is not None:
             deployments.stop_flag.set()

@@ -99,7 +99,8 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         "--resync",
         default="30s",
         help="how long a Canary at rest (Initialized, Succeeded, Failed) with nothing new trusts its last "
-        "read of its Deployments and route; drift is repaired within this; 0 reads them every tick",
+        "read of its Deployments and route and is not ticked (a Canary edit, a push webhook or its Git "
+        "interval still wake it); drift is repaired within this; 0 reads everything every tick",
     )
     run.add_argument("--log-format", choices=["json", "text"], default="json", help="log line format")
 

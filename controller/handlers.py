@@ -9,7 +9,9 @@
 - ``on.cleanup``: stop them (the Lease is released so another replica takes over at once);
 - ``index`` of MetricTemplates by ``(namespace, name)``, read by the reconciler (no API call per check);
 - ``on.event`` on Canaries: tells the ``Ticker`` which Canaries exist; it runs one reconcile tick per
-  Canary every ``--tick`` on every replica, and the reconciler returns at once on a follower.
+  Canary every ``--tick`` on every replica, and the reconciler returns at once on a follower. Each
+  event also tells the reconciler the Canary changed (``touched``), which ends a Canary's rest
+  (``controller.core.resync``) so an edit or a manual control is acted on at the next tick.
 
 A non-leader writes nothing (DESIGN section 8), and kopf is kept to watching so that it writes
 nothing either: no timer, daemon or changing handler (``on.create``/``update``/``delete``) is bound to
@@ -89,7 +91,7 @@ def register(registry: kopf.OperatorRegistry, config: RunConfig) -> None:
 
     @kopf.on.event(GROUP, VERSION, "canaries", id="canaries", registry=registry)
     def canary_seen(event: kopf.RawEvent, namespace: str | None, name: str, memo: Any, **kwargs: Any) -> None:
-        """Track a Canary listed, added or modified; stop ticking a deleted one. Writes nothing."""
+        """Track (and wake) a Canary listed, added or modified; stop ticking a deleted one. Writes nothing."""
         runtime: Runtime = memo["runtime"]
         runtime.templates.index = kwargs.get("metric_templates")
         ticker: Ticker = memo["ticker"]
@@ -98,4 +100,5 @@ def register(registry: kopf.OperatorRegistry, config: RunConfig) -> None:
             ticker.untrack(namespace, name)
             runtime.reconciler.forget(namespace, name)
         else:
+            runtime.reconciler.touched(namespace, name)
             ticker.track(namespace, name)

@@ -9,8 +9,9 @@ The order follows the core's contract (``controller.core.actions``):
    ``source.git.interval`` unless a push webhook asked for it now; credentials from the Secret named
    in ``secretRef``, read by name), the target and primary Deployments, the mesh weights read back,
    the manual-control annotations, deletion. A Canary at rest whose last tick changed nothing reuses
-   that tick's look at the Deployments and route until the Canary or Git moves or ``resync`` passes
-   (``controller.core.resync``), so an idle fleet costs one GET per Canary per tick.
+   that tick's look at the Deployments and route until the Canary or Git moves or ``resync`` passes,
+   and is not ticked at all before its Git poll or ``resync`` is due unless a watch event
+   (``touched``) or a push webhook (``trigger``) comes (``controller.core.resync``).
 3. ``needs()`` says whether metrics and which gate webhooks are due; only then are they gathered.
 4. ``decide()`` gives the next status and the actions. The status is written FIRST, guarded by the
    ``resourceVersion`` that was read: a stale write (409) drops the whole decision, and the next tick
@@ -69,7 +70,7 @@ from controller.core.observations import (
     RevertOutcome,
     WebhookResult,
 )
-from controller.core.resync import Look, look_stands, worth_keeping
+from controller.core.resync import Look, look_stands, quiet_until, worth_keeping
 from controller.core.spec import CanarySpec, SpecError, WebhookType, parse_canary
 from controller.core.status import RUN_PHASES, Phase, Revision, RollbackCause, Status
 from controller.gitops.credentials import Credentials, CredentialsError
@@ -164,6 +165,8 @@ class Reconciler:
         self._providers: dict[ProviderConfig, MetricProvider] = {}
         self._run_started: dict[str, datetime] = {}
         self._looks: dict[str, Look] = {}
+        self._quiet: dict[str, datetime] = {}  # at rest: no tick needed before then (core.resync)
+        self._touches: dict[str, int] = {}  # watch events seen per Canary
 
     # -- entry points -----------------------------------------------------------------------------
 
@@ -173,6 +176,10 @@ class Reconciler:
             return TickResult("not-leader")
         key = f"{namespace}/{name}"
         with self._lock(key):
+            quiet = self._quiet.get(key)
+            if quiet is not None and self.ports.clock() < quiet and key not in self._refresh:
+                return TickResult("at-rest")
+            self._quiet.pop(key, None)
             result = self._tick(namespace, name, key)
             if result.outcome == "applied" and any(isinstance(a, PushRevert) for a in result.applied):
                 # The revert outcome is in memory: let the core confirm it now (see module doc).
@@ -187,10 +194,18 @@ class Reconciler:
         """A push webhook arrived for this Canary: read Git at its next tick, skipping the interval."""
         self._refresh.add(f"{namespace}/{name}")
 
+    def touched(self, namespace: str, name: str) -> None:
+        """A watch event for this Canary (any write, ours too): its next tick runs, whatever the quiet."""
+        key = f"{namespace}/{name}"
+        self._touches[key] = self._touches.get(key, 0) + 1
+        self._quiet.pop(key, None)
+
     def forget(self, namespace: str, name: str) -> None:
         """The Canary is gone: drop what is kept in memory for it."""
         key = f"{namespace}/{name}"
-        for cache in (self._declared, self._reverts, self._run_started, self._looks):
+        caches: tuple[dict[str, Any], ...] = (self._declared, self._reverts, self._run_started, self._looks,
+                                              self._quiet, self._touches)
+        for cache in caches:
             cache.pop(key, None)
         self._refresh.discard(key)
         self.ports.metrics.forget(namespace, name)
@@ -202,6 +217,7 @@ class Reconciler:
             return self._locks.setdefault(key, threading.Lock())
 
     def _tick(self, namespace: str, name: str, key: str) -> TickResult:
+        touches = self._touches.get(key, 0)
         body = self.ports.canaries.read(namespace, name)
         if body is None:
             self.forget(namespace, name)
@@ -245,7 +261,8 @@ class Reconciler:
 
         self._record(spec, status, decision, checks=checks, now=now)
         result = TickResult("applied", decision)
-        self._keep_look(key, stored, obs, next_status, acted=bool(decision.actions), now=now)
+        self._keep_look(spec, stored, obs, next_status, acted=bool(decision.actions), now=now,
+                        touches=touches)
         ctx = _Applying(spec, stored, router, next_status)
         for action in decision.actions:
             try:
@@ -343,17 +360,25 @@ class Reconciler:
                     target=workload_state(target_obj, container),
                     primary=workload_state(primary_obj, container), mesh_weights=mesh)
 
-    def _keep_look(self, key: str, stored: Mapping[str, Any], obs: Observations, status: Status, *,
-                   acted: bool, now: datetime) -> None:
-        """Keep this tick's look for the next ticks when the Canary is at rest and nothing was changed."""
+    def _keep_look(self, spec: CanarySpec, stored: Mapping[str, Any], obs: Observations, status: Status, *,
+                   acted: bool, now: datetime, touches: int) -> None:
+        """Keep this tick's look for the next ticks when the Canary is at rest and nothing was changed,
+        and let it rest until the look expires or Git is due, unless a watch event came meanwhile."""
+        key = spec.key
         look = self._looks.get(key)
         if not worth_keeping(status, acted):
             self._looks.pop(key, None)
-        elif look is None or look.canary_version != _version(stored):
+            return
+        if look is None or look.canary_version != _version(stored):
             # Re-stamped with the Canary as stored now (a status write changed its version).
-            self._looks[key] = Look(canary_version=_version(stored), declared=obs.declared,
-                                    git_error=obs.git_error, at=look.at if look is not None else now,
-                                    target=obs.target, primary=obs.primary, mesh_weights=obs.mesh_weights)
+            look = Look(canary_version=_version(stored), declared=obs.declared, git_error=obs.git_error,
+                        at=look.at if look is not None else now, target=obs.target, primary=obs.primary,
+                        mesh_weights=obs.mesh_weights)
+            self._looks[key] = look
+        declared = self._declared.get(key)
+        if declared is not None and self._touches.get(key, 0) == touches and self.settings.resync > 0:
+            self._quiet[key] = quiet_until(look, git_read_at=declared.at, git_interval=spec.source.interval,
+                                           resync=self.settings.resync)
 
     def _git_source(self, spec: CanarySpec) -> GitSource:
         """The Git port's source for this Canary; raises ``CredentialsError`` for a bad Secret."""

@@ -7,12 +7,16 @@ a new declaration in Git) is seen without them. So the shell keeps the last ``Lo
 changed nothing, and reuses it until any of those inputs moves or ``resync`` seconds pass, the bound
 on how long drift (a scaled-up target, an edited route, a deleted primary) can go unrepaired.
 This is what an informer's resync period is to a Go controller, without holding every object.
+
+Until ``quiet_until`` such a Canary needs no tick at all: nothing at rest is timed, the Canary's
+own changes arrive as watch events (which end the quiet at once), and Git is due only at its poll
+interval.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from controller.core.observations import WorkloadState
 from controller.core.status import REST_PHASES, Revision, Status
@@ -41,6 +45,11 @@ def worth_keeping(status: Status, acted: bool) -> bool:
     A tick that acted (scaled, routed, repaired) changed what it read, so its look is already old.
     """
     return not acted and status.phase in REST_PHASES and status.pending_revert is None
+
+
+def quiet_until(look: Look, *, git_read_at: datetime, git_interval: float, resync: float) -> datetime:
+    """Until when a Canary at rest needs no tick: its look expires or Git is due to be read again."""
+    return min(look.at + timedelta(seconds=resync), git_read_at + timedelta(seconds=git_interval))
 
 
 def look_stands(

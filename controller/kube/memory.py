@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import itertools
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from controller.kube.objects import AlreadyExists, ApiError, Conflict, NotFound, Obj, Resource
@@ -39,6 +39,8 @@ class MemoryObjects:
         self.objects: dict[Key, Obj] = {}
         self.writes: list[tuple[str, str, str, str]] = []  # (verb, kind, namespace, name)
         self.reads: list[tuple[str, str, str]] = []  # (kind, namespace, name) of every get
+        # Called after every write, as a watch would deliver it: (resource, namespace, name).
+        self.watchers: list[Callable[[Resource, str, str], None]] = []
         self._versions = itertools.count(1)
         self._faults: list[tuple[str, ApiError]] = []
 
@@ -51,6 +53,11 @@ class MemoryObjects:
             if v == verb:
                 del self._faults[i]
                 raise err
+
+    def _wrote(self, verb: str, res: Resource, namespace: str, name: str) -> None:
+        self.writes.append((verb, res.kind, namespace, name))
+        for watcher in self.watchers:
+            watcher(res, namespace, name)
 
     def _stamp(self, obj: Obj) -> None:
         obj.setdefault("metadata", {})["resourceVersion"] = str(next(self._versions))
@@ -78,7 +85,7 @@ class MemoryObjects:
         obj.setdefault("kind", res.kind)
         self._stamp(obj)
         self.objects[(res, namespace, name)] = obj
-        self.writes.append(("create", res.kind, namespace, name))
+        self._wrote("create", res, namespace, name)
         return copy.deepcopy(obj)
 
     def _existing(self, res: Resource, namespace: str, name: str, body: Mapping[str, Any] | None) -> Obj:
@@ -108,7 +115,7 @@ class MemoryObjects:
             meta["generation"] = int(stored["metadata"].get("generation", 1)) + 1
         self._stamp(obj)
         self.objects[(res, namespace, name)] = obj
-        self.writes.append(("replace", res.kind, namespace, name))
+        self._wrote("replace", res, namespace, name)
         return copy.deepcopy(obj)
 
     def replace_status(self, res: Resource, namespace: str, name: str, body: Mapping[str, Any]) -> Obj:
@@ -117,7 +124,7 @@ class MemoryObjects:
         stored = self._existing(res, namespace, name, body)
         stored["status"] = copy.deepcopy(body.get("status") or {})
         self._stamp(stored)
-        self.writes.append(("replace_status", res.kind, namespace, name))
+        self._wrote("replace_status", res, namespace, name)
         return copy.deepcopy(stored)
 
     def merge_patch(self, res: Resource, namespace: str, name: str, patch: Mapping[str, Any]) -> Obj:
@@ -132,7 +139,7 @@ class MemoryObjects:
         if patched.get("spec") != stored.get("spec"):
             patched["metadata"]["generation"] = int(stored["metadata"].get("generation", 1)) + 1
         self._stamp(patched)
-        self.writes.append(("merge_patch", res.kind, namespace, name))
+        self._wrote("merge_patch", res, namespace, name)
         if patched["metadata"].get("deletionTimestamp") and not patched["metadata"].get("finalizers"):
             del self.objects[(res, namespace, name)]
         else:
@@ -147,7 +154,7 @@ class MemoryObjects:
             stored["spec"]["replicas"] = replicas
             stored["metadata"]["generation"] = int(stored["metadata"].get("generation", 1)) + 1
             self._stamp(stored)
-            self.writes.append(("scale", res.kind, namespace, name))
+            self._wrote("scale", res, namespace, name)
         return {
             "apiVersion": "autoscaling/v1",
             "kind": "Scale",

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -245,13 +245,13 @@ def prometheus() -> Iterator[PrometheusServer]:
         yield prom
 
 
-def canary_body(git_url: str, **analysis: Any) -> dict[str, Any]:
+def canary_body(git_url: str, git_interval: str = "1s", **analysis: Any) -> dict[str, Any]:
     return {
         "apiVersion": "serinus.dev/v1alpha1", "kind": "Canary",
         "metadata": {"name": NAME, "namespace": NS},
         "spec": {
             "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": NAME},
-            "source": {"git": {"url": git_url, "branch": "main", "path": MANIFEST, "interval": "1s"}},
+            "source": {"git": {"url": git_url, "branch": "main", "path": MANIFEST, "interval": git_interval}},
             "provider": "gatewayapi",
             "service": {"port": 9898, "targetPort": 9898,
                         "gatewayRefs": [{"name": "public", "namespace": "gateway"}]},
@@ -266,18 +266,19 @@ def canary_body(git_url: str, **analysis: Any) -> dict[str, Any]:
     }
 
 
-def deploy(cluster: Cluster, fleet: Fleet, **analysis: Any) -> None:
+def deploy(cluster: Cluster, fleet: Fleet, *, git_interval: str = "1s", **analysis: Any) -> None:
     """The target Deployment as Git declares it, and its Canary."""
     cluster.apps.create_namespaced_deployment(NS, yaml.safe_load(manifest(OLD)))
     cluster.objs.create_namespaced_custom_object("serinus.dev", "v1alpha1", NS, "canaries",
-                                                 canary_body(fleet.url, **analysis))
+                                                 canary_body(fleet.url, git_interval, **analysis))
 
 
 class Operator:
     """`serinus run` as a subprocess: start, SIGKILL, stop, and read its output."""
 
     def __init__(self, cluster: Cluster, workdir: Path, metrics_server: str, *, identity: str = "op-a",
-                 leader_election: bool = False, tick: str = "0.2s", lease_seconds: int = 3) -> None:
+                 leader_election: bool = False, tick: str = "0.2s", lease_seconds: int = 3,
+                 extra_args: Sequence[str] = ()) -> None:
         self.cluster = cluster
         self.workdir = workdir
         self.identity = identity
@@ -286,7 +287,7 @@ class Operator:
         self.argv = [sys.executable, "-m", "controller.cli", "run", "--metrics-port", str(self.port),
                      "--metrics-server", metrics_server, "--tick", tick, "--identity", identity,
                      "--git-cache-dir", str(workdir / f"git-cache-{identity}"), "--lease-namespace", NS,
-                     "--leader-election" if leader_election else "--no-leader-election"]
+                     "--leader-election" if leader_election else "--no-leader-election", *extra_args]
         self.env = {**os.environ, "KUBECONFIG": str(cluster.server.kubeconfig),
                     "SERINUS_LEASE_DURATION_SECONDS": str(lease_seconds),
                     "SERINUS_GIT_WEBHOOK_SECRET": "hook-secret"}

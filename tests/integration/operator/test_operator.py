@@ -11,8 +11,10 @@ pauses after inconclusiveLimit with no revert (I5); two replicas with leader ele
 
 from __future__ import annotations
 
+import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from kubernetes.client import CoordinationV1Api
 from kubernetes.client.exceptions import ApiException
@@ -34,7 +36,7 @@ HEALTHY, FAILING = "vector(100)", "vector(42)"
 
 
 def bootstrapped(cluster: Cluster, fleet: Fleet, prometheus: PrometheusServer, tmp_path: Path,
-                 operators: list[Operator], **analysis: object) -> Operator:
+                 operators: list[Operator], **analysis: Any) -> Operator:
     cluster.template(HEALTHY, prometheus.url)
     deploy(cluster, fleet, **analysis)
     op = Operator(cluster, tmp_path, prometheus.url).start()
@@ -146,3 +148,23 @@ def test_two_replicas_exactly_one_acts(cluster: Cluster, fleet: Fleet, prometheu
     fleet.commit("ghcr.io/acme/podinfo:6.3.0", "podinfo 6.3.0")
     eventually(lambda: cluster.image(f"{NAME}-primary") == "ghcr.io/acme/podinfo:6.3.0",
                "the follower promoting the next release", timeout=90)
+
+
+def test_a_canary_at_rest_wakes_on_its_watch_event(
+        cluster: Cluster, fleet: Fleet, prometheus: PrometheusServer, tmp_path: Path,
+        operators: list[Operator]) -> None:
+    """At rest, with a 5-minute Git interval and --resync, no tick reads anything; kopf's watch event
+    for an edit of the Canary (here `serinus suspend`'s annotation) wakes it at the next tick."""
+    cluster.template(HEALTHY, prometheus.url)
+    deploy(cluster, fleet, git_interval="5m")
+    op = Operator(cluster, tmp_path, prometheus.url, extra_args=["--resync", "5m"]).start()
+    operators.append(op)
+    eventually(lambda: cluster.phase() == "Initialized", "bootstrap", timeout=60)
+    eventually(lambda: cluster.replicas(NAME) == 0, "the target scaled to 0")
+    time.sleep(1.0)  # a few quiet ticks (0.2 s each)
+    cluster.objs.patch_namespaced_custom_object(
+        "serinus.dev", "v1alpha1", NS, "canaries", NAME,
+        {"metadata": {"annotations": {"serinus.dev/suspend": "wake-1"}}})
+    eventually(lambda: cluster.status().get("suspended") is True, "the suspension taken at once", timeout=20)
+    assert cluster.status()["manualTokens"] == {"suspend": "wake-1"}
+    assert cluster.phase() == "Initialized"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from controller.core.observations import WorkloadState
-from controller.core.resync import Look, look_stands, worth_keeping
+from controller.core.resync import Look, look_stands, quiet_until, worth_keeping
 from controller.core.status import PendingRevert, Phase, Revision, RollbackCause, Status
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -65,3 +65,9 @@ def test_a_pending_revert_is_never_at_rest() -> None:
 def test_a_tick_that_acted_keeps_nothing() -> None:
     assert worth_keeping(Status(phase=Phase.SUCCEEDED), acted=False)
     assert not worth_keeping(Status(phase=Phase.SUCCEEDED), acted=True)
+
+
+def test_quiet_until_the_look_expires_or_git_is_due_whichever_first() -> None:
+    git_read = T0 + timedelta(seconds=10)
+    assert quiet_until(LOOK, git_read_at=git_read, git_interval=60, resync=30) == T0 + timedelta(seconds=30)
+    assert quiet_until(LOOK, git_read_at=git_read, git_interval=5, resync=30) == T0 + timedelta(seconds=15)

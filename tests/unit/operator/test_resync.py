@@ -1,9 +1,11 @@
-"""A Canary at rest reuses its last look at the Deployments and route (``--resync``).
+"""A Canary at rest reuses its last look at the Deployments and route (``--resync``), and needs no
+tick at all until that look expires or Git is due, unless the Canary is written (a watch event).
 
-Pins: idle ticks at rest read the Canary and nothing else until ``resync`` passes; any write to the
-Canary, a new declaration in Git or a run in progress reads everything again at once; drift at rest
-(a scaled-up target, an edited route, a deleted primary) is repaired within ``resync``; ``resync=0``
-reads every tick as before.
+Pins: idle ticks at rest read nothing until ``resync`` or the Git interval passes, then the Canary
+(and, at ``resync``, the Deployments and route) once; any write to the Canary (the world delivers it
+to ``touched`` as kopf's watch does), a push webhook, or a run in progress reads everything again at
+once; drift at rest (a scaled-up target, an edited route, a deleted primary) is repaired within
+``resync``; ``resync=0`` reads every tick as before. The world's Git interval is 30 s.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from controller.core.actions import EnsurePrimary, ScaleTarget, SetWeights
 from controller.kube.objects import CANARY, DEPLOYMENT
 from controller.routers.gatewayapi import HTTPROUTE
 from tests.unit.operator.test_reconcile import route_weights
-from tests.unit.operator.world import NAME, NEW, NS, World
+from tests.unit.operator.world import NAME, NEW, NS, World, canary, deployment
 
 PRIMARY = f"{NAME}-primary"
 
@@ -39,16 +41,33 @@ def kinds(reads: list[tuple[str, str, str]]) -> list[str]:
     return sorted({kind for kind, _ns, _name in reads})
 
 
-def test_idle_ticks_at_rest_read_only_the_canary_until_resync() -> None:
+def test_idle_ticks_at_rest_read_nothing_until_resync() -> None:
     world = at_rest(resync=30)
-    reads = reads_during(world, 10)  # 20 s
-    assert reads == [("Canary", NS, NAME)] * 10
-    # Past 30 s since the kept look: one full look, then quiet again.
+    before = len(world.objects.reads)
+    results = [world.tick() for _ in range(10)]  # 20 s
+    assert {r.outcome for r in results} == {"at-rest"}
+    assert len(world.objects.reads) == before
+    # Past 30 s: Git is due (a tick reading only the Canary) and the look expires (one full look),
+    # then quiet again.
     reads = reads_during(world, 6)  # 32 s in all
-    looked = [r for r in reads if r[0] != "Canary"]
-    assert ("Deployment", NS, NAME) in looked and ("Deployment", NS, PRIMARY) in looked
-    assert ("HTTPRoute", NS, NAME) in looked
-    assert len(looked) == 3, looked
+    assert sorted(r for r in reads if r[0] != "Canary") == [
+        ("Deployment", NS, NAME), ("Deployment", NS, PRIMARY), ("HTTPRoute", NS, NAME)]
+    assert 1 <= reads.count(("Canary", NS, NAME)) <= 2, reads
+    assert reads_during(world, 5) == []
+
+
+def test_a_shorter_git_interval_ends_the_quiet_with_a_canary_read_only() -> None:
+    world = World()
+    world.reconciler.settings = replace(world.reconciler.settings, resync=60)
+    body = canary()
+    body["spec"]["source"]["git"]["interval"] = "10s"
+    world.create(deployment())
+    world.create(body)
+    world.run_until("Initialized")
+    world.tick()
+    reads = reads_during(world, 15)  # 30 s: Git is read every 10 s, the look stands for 60 s
+    assert set(reads) == {("Canary", NS, NAME)}
+    assert 2 <= len(reads) <= 3, reads
 
 
 def test_resync_zero_reads_the_deployments_and_route_every_tick() -> None:
@@ -65,7 +84,16 @@ def test_a_write_to_the_canary_reads_everything_at_once() -> None:
     world.objects.replace(CANARY, NS, NAME, body)
     reads = reads_during(world, 1)
     assert kinds(reads) == ["Canary", "Deployment", "HTTPRoute"]
-    assert kinds(reads_during(world, 3)) == ["Canary"]  # and the new look is kept
+    assert reads_during(world, 3) == []  # and the new look is kept, quiet again
+
+
+def test_a_manual_control_at_rest_is_acted_on_at_the_next_tick() -> None:
+    world = at_rest(resync=3600)
+    body = world.get(CANARY, NAME)
+    body["metadata"].setdefault("annotations", {})["serinus.dev/suspend"] = "t1"
+    world.objects.replace(CANARY, NS, NAME, body)
+    result = world.tick()
+    assert result.outcome != "at-rest"
 
 
 def test_a_new_commit_starts_the_run_without_waiting_for_resync() -> None:

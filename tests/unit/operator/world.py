@@ -184,6 +184,12 @@ class World:
 
     def __post_init__(self) -> None:
         self.reconciler = self.new_operator()
+        self.objects.watchers.append(self._canary_event)
+
+    def _canary_event(self, res: Any, namespace: str, name: str) -> None:
+        """What kopf's watch does in the operator: every Canary write reaches ``touched``."""
+        if res == CANARY:
+            self.reconciler.touched(namespace, name)
 
     def _provider(self, config: ProviderConfig) -> MetricProvider:
         self.provider_configs.append(config)
