@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from tests.e2e.sandbox_fixture import sandbox
+from tests.polling import eventually
 
 __all__ = ["deployment", "eventually", "httproute", "sandbox", "service"]
 
-T = TypeVar("T")
 PORT = 9898
 
 
@@ -60,15 +58,3 @@ def httproute(name: str, host: str, weights: dict[str, int]) -> dict[str, Any]:
             "rules": [{"backendRefs": [{"name": s, "port": PORT, "weight": w} for s, w in weights.items()]}],
         },
     }
-
-
-def eventually(probe: Callable[[], T | None], what: str, timeout: float = 30.0, interval: float = 0.2) -> T:
-    """Poll ``probe`` until it returns neither None nor False; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found is not None and found is not False:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not reached within {timeout}s")
-        time.sleep(interval)
