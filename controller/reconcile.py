@@ -379,6 +379,8 @@ class Reconciler:
         if declared is not None and self._touches.get(key, 0) == touches and self.settings.resync > 0:
             self._quiet[key] = quiet_until(look, git_read_at=declared.at, git_interval=spec.source.interval,
                                            resync=self.settings.resync)
+            if self._touches.get(key, 0) != touches:  # an event slipped in (``touched`` takes no lock)
+                self._quiet.pop(key, None)
 
     def _git_source(self, spec: CanarySpec) -> GitSource:
         """The Git port's source for this Canary; raises ``CredentialsError`` for a bad Secret."""
