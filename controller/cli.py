@@ -64,7 +64,8 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="URL",
-        help="address prefix a MetricTemplate may query (repeatable); --metrics-server is always allowed",
+        help="address a MetricTemplate may query: a URL prefix, host, host:port or * (repeatable); "
+        "--metrics-server is always allowed",
     )
     run.add_argument(
         "--leader-election",
