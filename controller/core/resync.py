@@ -22,7 +22,7 @@ from controller.core.observations import WorkloadState
 from controller.core.status import REST_PHASES, Revision, Status
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per Canary at rest: keep it small
 class Look:
     """The Deployments and the route as one tick read them, with what that tick saw of the Canary and Git.
 
