@@ -22,6 +22,7 @@ import kubernetes
 from sandbox.cluster.deployments import DeploymentController
 from sandbox.cluster.informer import (
     DEPLOYMENTS,
+    ENDPOINTSLICES,
     HTTPROUTES,
     PODS,
     SERVICES,
@@ -38,12 +39,16 @@ ROUTE_KINDS = (HTTPROUTES, VIRTUALSERVICES, TRAFFICSPLITS)
 
 
 class ClusterControllers:
-    """Informers plus the two controllers; :meth:`start` returns once every cache has synced."""
+    """Informers plus the two controllers; :meth:`start` returns once every cache has synced.
+
+    With ``runner=None`` (the real control plane, whose controller manager and node run the workloads
+    and publish EndpointSlices) only the network controller runs, reading endpoints from EndpointSlices.
+    """
 
     def __init__(
         self,
         api: kubernetes.client.ApiClient,
-        runner: WorkloadRunner,
+        runner: WorkloadRunner | None,
         mesh: EnvoyMesh,
         targets_file: Path,
         *,
@@ -53,12 +58,13 @@ class ClusterControllers:
         self.informers: dict[ResourceKind, Informer] = {}
 
         def changed(kind: ResourceKind) -> None:
-            if kind == DEPLOYMENTS:
+            if kind == DEPLOYMENTS and self.deployments is not None:
                 self.deployments.poke()
             else:
                 self.network.poke()
 
-        for kind in (DEPLOYMENTS, PODS, SERVICES, *ROUTE_KINDS):
+        workloads = DEPLOYMENTS if runner is not None else ENDPOINTSLICES
+        for kind in (workloads, PODS, SERVICES, *ROUTE_KINDS):
             self.informers[kind] = Informer(api, kind, changed)
         self.network = NetworkController(
             api,
@@ -67,16 +73,19 @@ class ClusterControllers:
             self.informers[SERVICES],
             [self.informers[k] for k in ROUTE_KINDS],
             targets_file,
+            slices=self.informers[ENDPOINTSLICES] if runner is None else None,
         )
-        self.deployments = DeploymentController(
-            api,
-            runner,
-            self.informers[DEPLOYMENTS],
-            self.informers[PODS],
-            interval=interval,
-            on_pods_written=self.network.poke,
-            on_processes=on_processes,
-        )
+        self.deployments: DeploymentController | None = None
+        if runner is not None:
+            self.deployments = DeploymentController(
+                api,
+                runner,
+                self.informers[DEPLOYMENTS],
+                self.informers[PODS],
+                interval=interval,
+                on_pods_written=self.network.poke,
+                on_processes=on_processes,
+            )
 
     def start(self, timeout: float = 15.0) -> ClusterControllers:
         """Start the informers, wait for their first lists, then start the controllers."""
@@ -86,12 +95,14 @@ class ClusterControllers:
             if not informer.wait_synced(timeout):
                 raise TimeoutError(f"the {informer.kind} cache did not sync within {timeout}s")
         self.network.start()
-        self.deployments.start()
+        if self.deployments is not None:
+            self.deployments.start()
         return self
 
     def stop(self) -> None:
         """Stop the controllers, then the informers."""
-        self.deployments.stop()
+        if self.deployments is not None:
+            self.deployments.stop()
         self.network.stop()
         for informer in self.informers.values():
             informer.stop()

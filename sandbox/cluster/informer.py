@@ -5,7 +5,9 @@ An :class:`Informer` lists one resource across all namespaces, then watches from
 and calls ``on_change``. A watch that ends (``timeoutSeconds``) resumes from the last version seen; an
 error (410 Gone, a dropped connection) re-lists after a short pause. :meth:`Informer.observe` lets the
 writer of an object put its own write into the cache at once (client-go's mutation cache), so a
-controller acting on its own writes does not wait for the watch to bring them back.
+controller acting on its own writes does not wait for the watch to bring them back. A
+``field_selector`` narrows both the list and the watch, as a kubelet's ``spec.nodeName=<node>``
+informer does (the Node authorizer lets a node list and watch Pods only through that selector).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ PODS = ResourceKind("", "v1", "pods")
 SERVICES = ResourceKind("", "v1", "services")
 HTTPROUTES = ResourceKind("gateway.networking.k8s.io", "v1", "httproutes")
 VIRTUALSERVICES = ResourceKind("networking.istio.io", "v1beta1", "virtualservices")
+ENDPOINTSLICES = ResourceKind("discovery.k8s.io", "v1", "endpointslices")
 TRAFFICSPLITS = ResourceKind("split.smi-spec.io", "v1alpha2", "trafficsplits")
 
 
@@ -83,11 +86,13 @@ class Informer:
         on_change: Callable[[ResourceKind], None],
         *,
         watch_seconds: int = 30,
+        field_selector: str | None = None,
     ) -> None:
         self.api = api
         self.kind = kind
         self.on_change = on_change
         self.watch_seconds = watch_seconds
+        self._selection: dict[str, str] = {"field_selector": field_selector} if field_selector else {}
         self._objects: dict[Key, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -141,7 +146,7 @@ class Informer:
             self._thread.join(timeout=2.0)
 
     def _list(self) -> str:
-        response = self._list_function(_preload_content=False)
+        response = self._list_function(_preload_content=False, **self._selection)
         body = json.loads(response.data)
         objects = {object_key(o): o for o in body.get("items") or []}
         with self._lock:
@@ -171,6 +176,7 @@ class Informer:
             timeout_seconds=self.watch_seconds,
             allow_watch_bookmarks=True,
             deserialize=False,  # events keep plain dicts under "object"
+            **self._selection,
         )
         for event in stream:
             if self._stop.is_set():

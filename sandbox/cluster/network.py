@@ -4,7 +4,8 @@ route objects.
 :class:`NetworkController` wakes on any change of Pods, Services, HTTPRoutes, VirtualServices or
 TrafficSplits (debounced a little, so a burst of writes is one update) and on a slow timer, then:
 
-1. computes every Service port's ready endpoints from the Pods it selects;
+1. computes every Service port's ready endpoints from the Pods it selects (on the real control plane,
+   reads them from the EndpointSlices kube-controller-manager publishes instead, and skips step 3);
 2. applies the route objects and those endpoints to Envoy (:meth:`sandbox.mesh.EnvoyMesh.apply`,
    which returns once Envoy serves them), only when either changed. A route object the mesh cannot
    translate is logged and left out; the others still apply;
@@ -23,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from kubernetes.client.exceptions import ApiException
 from sandbox.cluster.endpoints import endpoint_slices, endpoints_manifest
 from sandbox.cluster.informer import Informer, Key, object_key
 from sandbox.cluster.passes import PassLoop
-from sandbox.cluster.pods import DEPLOYMENT_LABEL, pod_address, pod_ports
+from sandbox.cluster.pods import owning_deployment, pod_address, scrape_port
 from sandbox.cluster.rest import RawApi, collection_path
 from sandbox.mesh import (
     Endpoint,
@@ -45,6 +46,7 @@ from sandbox.mesh import (
     routes_from_object,
     service_endpoints,
 )
+from sandbox.mesh.slices import slice_endpoints
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ class NetworkController:
         routes: Sequence[Informer],
         targets_file: Path,
         *,
+        slices: Informer | None = None,
         debounce: float = 0.02,
         resync: float = 2.0,
     ) -> None:
@@ -70,6 +73,9 @@ class NetworkController:
         self.services = services
         self.routes = list(routes)
         self.targets_file = Path(targets_file)
+        self.slices = slices
+        """On the real control plane, the EndpointSlices its controller publishes; then this controller
+        only reads endpoints and writes no Endpoints or EndpointSlices of its own."""
         self.debounce = debounce
         self.resync = resync
         self._applied: tuple[list[VirtualHostRoutes], dict[ServicePort, list[Endpoint]]] | None = None
@@ -104,14 +110,19 @@ class NetworkController:
         pods = self.pods.items()
         services = self.services.items()
         addresses = [a for a in (pod_address(p) for p in pods) if a is not None]
+        slices = self.slices.items() if self.slices is not None else []
         table: dict[ServicePort, list[Endpoint]] = {}
         for service in services:
             try:
-                table.update(service_endpoints(service, addresses))
+                if self.slices is None:
+                    table.update(service_endpoints(service, addresses))
+                else:
+                    table.update(slice_endpoints(service, slices))
             except MeshConfigError as exc:
                 log.warning("%s", exc)
         self._apply_mesh(table)
-        self._write_endpoints(services, pods)
+        if self.slices is None:
+            self._write_endpoints(services, pods)
         self._write_scrape_targets(pods)
 
     def _apply_mesh(self, table: dict[ServicePort, list[Endpoint]]) -> None:
@@ -154,8 +165,9 @@ class NetworkController:
         self._sync(("", "v1", "endpoints"), endpoints, self._endpoints)
         self._sync(("discovery.k8s.io", "v1", "endpointslices"), slices, self._slices)
 
-    def _sync(self, resource: tuple[str, str, str], wanted: dict[Key, dict[str, Any]],
-              written: dict[Key, str]) -> None:
+    def _sync(
+        self, resource: tuple[str, str, str], wanted: dict[Key, dict[str, Any]], written: dict[Key, str]
+    ) -> None:
         """Create or merge-patch each wanted object that changed since written; delete the others."""
         for key, manifest in wanted.items():
             body = json.dumps(manifest, sort_keys=True)
@@ -172,8 +184,9 @@ class NetworkController:
                         raise
                     self.rest.create(path, manifest)
             except ApiException as exc:
-                log.warning("writing %s %s/%s: %s %s", manifest["kind"], namespace, name, exc.status,
-                            exc.reason)
+                log.warning(
+                    "writing %s %s/%s: %s %s", manifest["kind"], namespace, name, exc.status, exc.reason
+                )
                 continue
             written[key] = body
         for key in set(written) - set(wanted):
@@ -182,8 +195,9 @@ class NetworkController:
                 self.rest.delete(f"{collection_path(*resource, namespace)}/{name}")
             except ApiException as exc:
                 if exc.status != 404:
-                    log.warning("deleting %s %s/%s: %s %s", resource[2], namespace, name, exc.status,
-                                exc.reason)
+                    log.warning(
+                        "deleting %s %s/%s: %s %s", resource[2], namespace, name, exc.status, exc.reason
+                    )
                     continue
             del written[key]
 
@@ -192,17 +206,16 @@ class NetworkController:
         for pod in sorted(pods, key=object_key):
             meta = pod.get("metadata") or {}
             status = pod.get("status") or {}
-            main, _ = pod_ports(pod)
+            main = scrape_port(pod)
             if main is None or status.get("phase") != "Running" or meta.get("deletionTimestamp"):
                 continue
-            labels: Mapping[str, Any] = meta.get("annotations") or {}
             groups.append(
                 {
                     "targets": [f"{status.get('podIP')}:{main}"],
                     "labels": {
                         "namespace": str(meta.get("namespace")),
                         "pod": str(meta.get("name")),
-                        "deployment": str(labels.get(DEPLOYMENT_LABEL, "")),
+                        "deployment": owning_deployment(pod),
                     },
                 }
             )

@@ -174,3 +174,32 @@ def pod_address(pod: Mapping[str, Any]) -> PodAddress | None:
         ready=is_ready(pod),
         ports=ports,
     )
+
+
+def scrape_port(pod: Mapping[str, Any]) -> int | None:
+    """The port a Pod's own ``/metrics`` are scraped on: the sandbox's local port when the emulator's
+    runner annotated one, else (a process node, where processes listen on their declared ports) the
+    first declared container port."""
+    main, _ = pod_ports(pod)
+    if main is not None:
+        return main
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        for port in container.get("ports") or []:
+            number = port.get("containerPort")
+            if isinstance(number, int) and not isinstance(number, bool):
+                return number
+    return None
+
+
+def owning_deployment(pod: Mapping[str, Any]) -> str:
+    """The Deployment a Pod belongs to: the emulator's annotation, else its ReplicaSet's name without
+    the ``pod-template-hash`` suffix (how the real Deployment controller names ReplicaSets); "" if none."""
+    meta = pod.get("metadata") or {}
+    annotated = (meta.get("annotations") or {}).get(DEPLOYMENT_LABEL)
+    if annotated:
+        return str(annotated)
+    suffix = "-" + str((meta.get("labels") or {}).get("pod-template-hash", ""))
+    for owner in meta.get("ownerReferences") or []:
+        if owner.get("kind") == "ReplicaSet" and owner.get("controller") and suffix != "-":
+            return str(owner.get("name", "")).removesuffix(suffix)
+    return ""
