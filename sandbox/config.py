@@ -4,16 +4,18 @@ The sandbox has no container runtime, so every image a Deployment may run is lis
 (``sandbox/images.yaml`` by default) mapping the image reference to a command template and settings::
 
     commands:
-      demoapp: ["{python}", "-m", "sandbox.demoapp", "--port", "{port}", "--version", "{tag}",
-                "--error-rate", "{error_rate}", "--latency-ms", "{latency_ms}"]
+      demoapp: ["{python}", "-m", "sandbox.demoapp", "--host", "{host}", "--port", "{port}",
+                "--version", "{tag}", "--error-rate", "{error_rate}", "--latency-ms", "{latency_ms}"]
     images:
       demo/podinfo:1.2.0: {command: demoapp, error_rate: 0.2, latency_ms: 5}
       ghcr.io/acme/podinfo:*: {command: demoapp, error_rate: 0, latency_ms: 5}
 
 An image is looked up exactly, then as ``<repository>:*``. An image that is in neither form is an
 :class:`ImageNotConfigured` error, which the workload runner reports like the kubelet's
-``ErrImagePull``. Placeholders: ``{python}`` (this interpreter), ``{port}`` (the port given to the
-process), ``{image}``, ``{repository}``, ``{tag}`` and every setting of the image entry.
+``ErrImagePull``. Placeholders: ``{python}`` (this interpreter), ``{host}`` and ``{port}`` (the
+address and port the process must listen on: the Pod's own IP and its container's first declared
+``containerPort`` on the process node, 127.0.0.1 and a free port in the emulator's runner),
+``{image}``, ``{repository}``, ``{tag}`` and every setting of the image entry.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import yaml
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("images.yaml")
 DEFAULT_READINESS_PATH = "/healthz"
 _RESERVED_KEYS = frozenset({"command", "readiness_path", "env"})
-_BUILTIN_PLACEHOLDERS = frozenset({"python", "port", "image", "repository", "tag"})
+_BUILTIN_PLACEHOLDERS = frozenset({"python", "host", "port", "image", "repository", "tag"})
 
 
 class SandboxConfigError(ValueError):
@@ -63,12 +65,13 @@ class ImageCommand:
     readiness_path: str = DEFAULT_READINESS_PATH
     env: Mapping[str, str] = field(default_factory=dict)
 
-    def argv(self, image: str, port: int) -> list[str]:
-        """The command line for ``image`` listening on ``port``."""
+    def argv(self, image: str, port: int, host: str = "127.0.0.1") -> list[str]:
+        """The command line for ``image`` listening on ``host:port``."""
         repository, tag = split_image(image)
         values: dict[str, Any] = {
             **{k: _format_setting(v) for k, v in self.settings.items()},
             "python": sys.executable,
+            "host": host,
             "port": port,
             "image": image,
             "repository": repository,

@@ -225,7 +225,7 @@ class WorkloadRunner:
         log: IO[bytes]
         with container.log.open("ab") as log:
             container.process = subprocess.Popen(
-                command.argv(container.plan.image, container.port),
+                command.argv(container.plan.image, container.port, host=POD_IP),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
