@@ -235,8 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sandbox = sub.add_parser("sandbox", help="a whole local environment on one machine")
     sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True, metavar="ACTION")
-    up = sandbox_sub.add_parser("up", help="start the API emulator, workloads, Envoy, Prometheus, git")
+    up = sandbox_sub.add_parser("up", help="start a control plane, workloads, Envoy, Prometheus, git")
     up.add_argument("--workdir", required=True, help="directory for state, logs and the kubeconfig")
+    _control_plane_option(up, default="emulator")
     up.set_defaults(handler=_sandbox_up)
     down = sandbox_sub.add_parser("down", help="stop every process `sandbox up` started")
     down.add_argument("--workdir", required=True, help="the directory given to `sandbox up`")
@@ -244,8 +245,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sandbox_sub.add_parser("demo", help="promote a good release, revert a bad one in Git")
     demo.add_argument("--workdir", help="directory for state (default: a temporary one)")
     demo.add_argument("--report", help="write a JSON report of the releases to this file")
+    _control_plane_option(demo, default="emulator")
     demo.set_defaults(handler=_sandbox_demo)
     return parser
+
+
+def _control_plane_option(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "--control-plane", choices=("emulator", "kubernetes"), default=default,
+        help="emulator: the project's own API emulator, nothing to build (default); kubernetes: the real "
+        "etcd, kube-apiserver, kube-controller-manager and kube-scheduler that ./dev setup builds, "
+        "with a node that runs pods as processes",
+    )  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,12 +20,17 @@ def up(args: argparse.Namespace) -> int:
     """Handler of ``sandbox up``: start, wait until ready, print the URLs; 1 with a message on failure."""
     workdir = Path(args.workdir)
     try:
-        sandbox = Sandbox.up(workdir, rps=float(getattr(args, "rps", 20.0)))
+        sandbox = Sandbox.up(
+            workdir,
+            rps=float(getattr(args, "rps", 20.0)),
+            control_plane=str(getattr(args, "control_plane", "emulator")),
+        )
     except SandboxError as exc:
         print(f"serinus sandbox up: {exc}", file=sys.stderr)
         return 1
     print(f"sandbox ready in {sandbox.workdir}")
     for label, value in (
+        ("control plane", f"{sandbox.control_plane} ({sandbox.server_version})"),
         ("Kubernetes API", sandbox.api_url),
         ("kubeconfig", str(sandbox.kubeconfig)),
         ("namespace", sandbox.namespace),
@@ -57,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = sub.add_parser("up", help="start the sandbox and wait until it is ready")
     start.add_argument("--workdir", required=True)
     start.add_argument("--rps", type=float, default=20.0, help="steady requests per second to the demo host")
+    start.add_argument("--control-plane", choices=("emulator", "kubernetes"), default="emulator")
     start.set_defaults(handler=up)
     stop = sub.add_parser("down", help="stop every process the sandbox started")
     stop.add_argument("--workdir", required=True)

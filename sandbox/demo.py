@@ -507,7 +507,10 @@ def _terminate_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run_demo(workdir: Path | None = None, report: Path | None = None, out: TextIO = sys.stdout) -> int:
+def run_demo(
+    workdir: Path | None = None, report: Path | None = None, out: TextIO = sys.stdout,
+    control_plane: str = "emulator",
+) -> int:  # fmt: skip
     """Tell the whole story; returns 0 only if every release ended as expected (1 otherwise)."""
     workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="serinus-demo-"))
     begun = time.monotonic()
@@ -516,14 +519,17 @@ def run_demo(workdir: Path | None = None, report: Path | None = None, out: TextI
     demo: Demo | None = None
     problems: list[str] = []
     final: tuple[str, str] | None = None
+    plane: dict[str, str] = {"kind": control_plane, "server_version": ""}
     print(f"Serinus sandbox demo in {workdir} (about a minute)", file=out, flush=True)
     with _terminate_on_sigterm():
         try:
-            sandbox = Sandbox.up(workdir)
+            sandbox = Sandbox.up(workdir, control_plane=control_plane)
+            plane = {"kind": sandbox.control_plane, "server_version": sandbox.server_version}
             operator = Operator(sandbox).start()
             demo = Demo(sandbox, operator, out)
             demo.started = begun
-            demo.say(f"sandbox up: API {sandbox.api_url}, Envoy {sandbox.envoy_url}, Prometheus "
+            demo.say(f"sandbox up on the {sandbox.control_plane} control plane ({sandbox.server_version}): "
+                     f"API {sandbox.api_url}, Envoy {sandbox.envoy_url}, Prometheus "
                      f"{sandbox.prometheus_url}; serinus run started (log: {operator.log_path})")  # fmt: skip
             demo.bootstrap()
             for image, expected, words in STORY:
@@ -559,7 +565,8 @@ def run_demo(workdir: Path | None = None, report: Path | None = None, out: TextI
     releases = demo.releases if demo is not None else []
     if report is not None:
         processes = list(demo.processes.values()) if demo is not None else []
-        _write_report(Path(report), workdir, releases, final=final, problems=problems, processes=processes)
+        _write_report(Path(report), workdir, releases, final=final, problems=problems, processes=processes,
+                      control_plane=plane)  # fmt: skip
     _summary(out, releases, final, problems, seconds=time.monotonic() - begun, workdir=workdir)
     if problems:
         where = workdir / OPERATOR_LOG
@@ -571,9 +578,10 @@ def run_demo(workdir: Path | None = None, report: Path | None = None, out: TextI
 
 def _write_report(
     path: Path, workdir: Path, releases: list[Release], *, final: tuple[str, str] | None,
-    problems: list[str], processes: list[dict[str, Any]],
+    problems: list[str], processes: list[dict[str, Any]], control_plane: dict[str, str],
 ) -> None:  # fmt: skip
     body = {
+        "control_plane": control_plane,
         "fleet_repo": str((workdir / "git" / "fleet.git").resolve()),
         "releases": [r.to_json() for r in releases],
         "final": {"declared": final[0], "primary": final[1]} if final else None,
@@ -610,7 +618,7 @@ def _summary(
 
 
 def main(args: argparse.Namespace) -> int:
-    """Handler of ``serinus sandbox demo [--workdir DIR] [--report FILE]``."""
+    """Handler of ``serinus sandbox demo [--workdir DIR] [--report FILE] [--control-plane KIND]``."""
     workdir = Path(args.workdir) if getattr(args, "workdir", None) else None
     report = Path(args.report) if getattr(args, "report", None) else None
-    return run_demo(workdir, report)
+    return run_demo(workdir, report, control_plane=str(getattr(args, "control_plane", "emulator")))

