@@ -209,9 +209,16 @@ class Api:
         return obj
 
     def _admit_custom(
-        self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, field_validation: str
+        self,
+        rt: ResourceType,
+        obj: dict[str, Any],
+        old: dict[str, Any] | None,
+        field_validation: str,
+        *,
+        status: bool = False,
     ) -> dict[str, Any]:
-        """Prune, default and validate a custom object against its CRD's openAPIV3Schema; with
+        """Prune, default and validate a custom object against its CRD's openAPIV3Schema (through the
+        status subresource: its status only, then the whole object's CEL rules); with
         `fieldValidation=Strict` unknown fields answer 400 as the API server's strict decoding."""
         if not rt.custom or not rt.schema or crd_schema is None:
             return obj
@@ -221,7 +228,8 @@ class Api:
             raise bad_request("strict decoding error: " + ", ".join(f'unknown field "{f}"' for f in dropped))
         crd_schema.apply_defaults(rt.schema, obj)
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
-        errors = crd_schema.validate(rt.schema, obj, old)
+        validate = crd_schema.validate_status if status else crd_schema.validate
+        errors = validate(rt.schema, obj, old)
         if errors:
             body = crd_schema.invalid_status(rt.group, rt.kind, name, errors)
             raise ApiError(422, body["message"], reason="Invalid", details=body["details"], body=body)
@@ -336,7 +344,7 @@ class Api:
                 result["status"] = new["status"]
             else:
                 result.pop("status", None)
-            result = self._admit_custom(rt, result, old, field_validation)
+            result = self._admit_custom(rt, result, old, field_validation, status=True)
         else:
             result = new
             meta = result.setdefault("metadata", {})

@@ -24,8 +24,16 @@ Fidelity notes (what the real server does that this module leaves out, and why):
 - Transition rules (those using ``oldSelf``) run only when ``validate`` is given the old object,
   and only on values that correlate (object properties, map keys, ``list-type: map`` items), like
   the real server; ``optionalOldSelf`` is not supported (such rules are skipped on create).
-- Validation ratcheting (1.30+, which tolerates unchanged invalid values on update) is not done:
-  an update is validated like a create, which is stricter, never looser.
+- Validation ratcheting (1.30+, which tolerates unchanged invalid values on update) is not done
+  for the OpenAPI keywords and CEL rules: an update is validated like a create, which is stricter,
+  never looser. The list types are ratcheted as on the real server (not checked when the stored
+  object already breaks them).
+- The messages follow kube-apiserver v1.37.2 (compared with its answers in
+  ``tests/integration/kubernetes``): a bad value is rendered as Go's ``json.Marshal`` does
+  (``null``, ``{"name":"x"}``), a failed CEL rule shows a scalar's value and nothing for an object or
+  an array, a write through the ``status`` subresource is checked by a validator rooted at the
+  status schema (:func:`validate_status`). Errors of sibling properties come in schema order here;
+  the real server's order follows Go's map iteration and varies from call to call.
 - ``metadata`` is coerced like ObjectMeta (unknown keys dropped); its contents (names, labels) are
   validated by the emulator, not here, as in the real server.
 """
@@ -71,6 +79,7 @@ __all__ = [
     "schema_of",
     "validate",
     "validate_crd",
+    "validate_status",
 ]
 
 Schema = Mapping[str, Any]
@@ -136,7 +145,7 @@ def _error(reason: str, path: str, value: Any = _OMITTED, detail: str = "") -> F
 
 
 def _not_supported(path: str, value: Any, allowed: Sequence[Any]) -> FieldError:
-    quoted = ", ".join(_go_quote(a if isinstance(a, str) else json.dumps(a)) for a in allowed)
+    quoted = ", ".join(_go_quote(a if isinstance(a, str) else _go_json(a)) for a in allowed)
     return _error(NOT_SUPPORTED, path, value, f"supported values: {quoted}")
 
 
@@ -207,11 +216,9 @@ def _go_float(value: float) -> str:
     return f"{prefix}{text[:point]}.{text[point:]}"
 
 
-def _go_value(value: Any, nested: bool = False) -> str:
-    """Go's rendering of a bad value in field.Error.ErrorBody (%v for scalars, %#v otherwise)."""
-    if value is None:
-        # ErrorBody turns a nil bad value into the string "null", printed with %q
-        return "interface {}(nil)" if nested else '"null"'
+def _go_value(value: Any) -> str:
+    """Go's rendering of a bad value in field.Error.ErrorBody (v1.37): %v for numbers and booleans,
+    %q for strings, ``json.Marshal`` for everything else (``null`` for nil, ``{"a":1}`` for maps)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -220,12 +227,46 @@ def _go_value(value: Any, nested: bool = False) -> str:
         return _go_float(value)
     if isinstance(value, str):
         return _go_quote(value)
+    return _go_json(value)
+
+
+_GO_JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def _go_json_float(value: float) -> str:
+    """encoding/json's float64: shortest digits, %e below 1e-6 and from 1e21 (``1e-07`` -> ``1e-7``)."""
+    if value == 0 or math.isnan(value) or math.isinf(value):
+        return "0" if value == 0 else _go_float(value)
+    magnitude = abs(value)
+    if magnitude < 1e-6 or magnitude >= 1e21:
+        text = repr(value)  # the same shortest digits and e[+-]dd exponent as Go's 'e' format
+        return re.sub(r"e-0(\d)$", r"e-\1", text)
+    if value.is_integer():
+        return str(int(value))
+    return format(Decimal(repr(value)), "f")
+
+
+def _go_json(value: Any) -> str:
+    """Go's ``json.Marshal`` of a decoded JSON value: compact, map keys sorted, HTML characters escaped."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _go_json_float(value)
+    if isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+        return "".join(_GO_JSON_ESCAPES.get(char, char) for char in text)
     if isinstance(value, Mapping):
-        items = ", ".join(f"{_go_quote(str(k))}:{_go_value(v, True)}" for k, v in sorted(value.items()))
-        return "map[string]interface {}{" + items + "}"
+        items = (
+            f"{_go_json(str(k))}:{_go_json(v)}" for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))
+        )
+        return "{" + ",".join(items) + "}"
     if isinstance(value, list | tuple):
-        return "[]interface {}{" + ", ".join(_go_value(v, True) for v in value) + "}"
-    return str(value)
+        return "[" + ",".join(_go_json(v) for v in value) + "]"
+    return _go_json(str(value))
 
 
 def _limit(value: Any) -> str:
@@ -438,6 +479,31 @@ def _json_type(value: Any) -> str:
     return type(value).__name__
 
 
+_MAX_FLOAT32 = 3.4028234663852886e38
+_MAX_JSON_FLOAT = float(2**53 - 1)
+
+
+def _is_json_integer(value: float) -> bool:
+    """swag.IsFloat64AJSONInteger: a float within +-(2**53 - 1) that is whole (to a relative 1e-9)."""
+    if not math.isfinite(value) or abs(value) > _MAX_JSON_FLOAT:
+        return False
+    rounded = float(round(value))
+    if value == rounded:
+        return True
+    return rounded != 0 and abs(value - rounded) < 1e-9 * abs(rounded)
+
+
+def _data_format(value: Any) -> str:
+    """The format kube-openapi's typeValidator infers from a decoded JSON value (schemaInfoForType)."""
+    if isinstance(value, bool):
+        return ""
+    if isinstance(value, int):
+        return "int64"
+    if isinstance(value, float):
+        return "float64"
+    return ""
+
+
 def _declared_types(schema: Schema) -> list[str]:
     if schema.get("x-kubernetes-int-or-string"):
         return ["integer", "string"]
@@ -464,9 +530,16 @@ class _Walk:
             self._enum(value, schema, path)
             return
         if declared:
-            integral_float = actual == "number" and float(value).is_integer() and "integer" in declared
+            integral_float = actual == "number" and _is_json_integer(float(value)) and "integer" in declared
             int_as_number = actual == "integer" and "number" in declared
-            if actual not in declared and not integral_float and not int_as_number:
+            matches = actual in declared or integral_float or int_as_number
+            fmt = schema.get("format") if isinstance(schema.get("format"), str) else ""
+            if fmt and not isinstance(value, str | list) and not matches and _data_format(value) != fmt:
+                # typeValidator: a formatted node names its format, and the value's Go format
+                self._type_error(path, [fmt], _data_format(value))
+            elif fmt and not {"integer", "number"} & set(declared) and isinstance(value, str | list):
+                pass  # typeValidator lets a string or an array through a formatted non-numeric node
+            elif not matches:
                 self._type_error(path, declared, actual)
         self._combinators(value, schema, path)
         if isinstance(value, str):
@@ -505,17 +578,13 @@ class _Walk:
             self.errors.append(_error(TYPE_INVALID, path, value, detail))
 
     def _number(self, value: float, schema: Schema, path: str) -> None:
+        """numberValidator: the value's range for the node's type and format, multipleOf, then
+        minimum before maximum (the order kube-openapi merges them in)."""
+        self._checked(value, schema, path)
         factor = schema.get("multipleOf")
         if factor is not None and factor > 0 and not _is_multiple(value, factor):
             detail = f"{path} in body should be a multiple of {_limit(factor)}"
             self.errors.append(_error(INVALID, path, value, detail))
-        maximum = schema.get("maximum")
-        if maximum is not None:
-            exclusive = bool(schema.get("exclusiveMaximum"))
-            if value > maximum or (exclusive and value == maximum):
-                words = "less than" if exclusive else "less than or equal to"
-                detail = f"{path} in body should be {words} {_limit(maximum)}"
-                self.errors.append(_error(INVALID, path, value, detail))
         minimum = schema.get("minimum")
         if minimum is not None:
             exclusive = bool(schema.get("exclusiveMinimum"))
@@ -523,6 +592,34 @@ class _Walk:
                 words = "greater than" if exclusive else "greater than or equal to"
                 detail = f"{path} in body should be {words} {_limit(minimum)}"
                 self.errors.append(_error(INVALID, path, value, detail))
+        maximum = schema.get("maximum")
+        if maximum is not None:
+            exclusive = bool(schema.get("exclusiveMaximum"))
+            if value > maximum or (exclusive and value == maximum):
+                words = "less than" if exclusive else "less than or equal to"
+                detail = f"{path} in body should be {words} {_limit(maximum)}"
+                self.errors.append(_error(INVALID, path, value, detail))
+
+    def _checked(self, value: float, schema: Schema, path: str) -> None:
+        """IsValueValidAgainstRange: an ``integer`` node takes only whole numbers in the range of its
+        format (int32, else int64), a ``number`` node with format ``float`` only float32 values. The
+        error is a plain one, so the API server reports it with no field path and an empty value."""
+        declared = schema.get("type")
+        if declared not in ("integer", "number"):
+            return
+        fmt = schema.get("format")
+        if declared == "integer":
+            fmt = fmt if fmt in ("int32", "int64") else ""
+            low, high = (-(2**31), 2**31 - 1) if fmt == "int32" else (-(2**63), 2**63 - 1)
+            whole = isinstance(value, int) or (math.isfinite(value) and float(value).is_integer())
+            fits = whole and low <= int(value) <= high
+        else:
+            fmt = fmt if fmt in ("float", "double") else ""
+            fits = fmt != "float" or not math.isfinite(value) or abs(value) <= _MAX_FLOAT32
+        if not fits:
+            shape = f"with format {fmt}" if fmt else "(default format)"
+            detail = f"Checked value must be of type {declared} {shape} in {path}"
+            self.errors.append(_error(INVALID, "", "", detail))
 
     def _array(self, value: list[Any], schema: Schema, path: str) -> None:
         items = schema.get("items")
@@ -760,22 +857,60 @@ def _list_types(value: Any, schema: Schema | None, path: str, errors: list[Field
     elif isinstance(value, list):
         kind = schema.get("x-kubernetes-list-type")
         if kind == "set":
-            for index, item in enumerate(value):
-                if any(_equal(item, earlier) for earlier in value[:index]):
-                    errors.append(_error(DUPLICATE, f"{path}[{index}]", item))
+            for index in _repeats(value):
+                errors.append(_error(DUPLICATE, f"{path}[{index}]", value[index]))
         elif kind == "map":
-            keys = schema.get("x-kubernetes-list-map-keys") or []
-            seen: list[dict[str, Any]] = []
-            for index, item in enumerate(value):
-                if not isinstance(item, Mapping):
-                    continue
-                identity = {k: item[k] for k in keys if k in item}
-                if any(_equal(identity, earlier) for earlier in seen):
-                    errors.append(_error(DUPLICATE, f"{path}[{index}]", identity))
-                seen.append(identity)
+            errors.extend(_list_map_errors(value, schema, path))
         items = schema.get("items")
         for index, item in enumerate(value):
             _list_types(item, items, f"{path}[{index}]", errors)
+
+
+_UNSPECIFIED = object()  # a list-type map item without its key
+
+
+def _set_key(value: Any) -> Any:
+    """How validateListSet tells items apart: objects and arrays by their JSON, scalars by Go type
+    and value (so ``1`` and ``1.0``, an int64 and a float64, are different items)."""
+    if isinstance(value, Mapping | list):
+        return ("json", _go_json(value))
+    if value is _UNSPECIFIED:
+        return ("unspecified",)
+    return (type(value).__name__, value)
+
+
+def _repeats(values: Sequence[Any]) -> list[int]:
+    """The index of the second appearance of each repeated item (the API server reports no more)."""
+    counts: dict[Any, int] = {}
+    found = []
+    for index, value in enumerate(values):
+        key = _set_key(value)
+        counts[key] = counts.get(key, 0) + 1
+        if counts[key] == 2:
+            found.append(index)
+    return found
+
+
+def _list_map_errors(value: list[Any], schema: Schema, path: str) -> list[FieldError]:
+    """validateListMap: items must be objects; duplicates by their map keys."""
+    for index, item in enumerate(value):
+        if item is not None and not isinstance(item, Mapping):
+            return [
+                _error(INVALID, f"{path}[{index}]", item, "must be an object for an array of list-type map")
+            ]
+    keys: list[str] = list(schema.get("x-kubernetes-list-map-keys") or [])
+    if len(keys) == 1:
+        single = [
+            item.get(keys[0], _UNSPECIFIED) if isinstance(item, Mapping) else _UNSPECIFIED for item in value
+        ]
+        return [
+            _error(DUPLICATE, f"{path}[{i}]", {} if single[i] is _UNSPECIFIED else {keys[0]: single[i]})
+            for i in _repeats(single)
+        ]
+    identities = [
+        {k: item[k] for k in keys if k in item} if isinstance(item, Mapping) else {} for item in value
+    ]
+    return [_error(DUPLICATE, f"{path}[{i}]", identities[i]) for i in _repeats(identities)]
 
 
 # --- CEL (x-kubernetes-validations) ---------------------------------------------------------------
@@ -947,15 +1082,17 @@ class _Rules:
             detail = self._message(rule, activation) or (
                 str(rule["message"]).strip() if rule.get("message") else f"failed rule: {expression.strip()}"
             )
+            # the bad value shown: the scalar itself, nothing for an object or an array (v1.37)
+            shown_value = _OMITTED if _declared_types(schema)[:1] in (["object"], ["array"]) else value
             reason = str(rule.get("reason") or INVALID)
             if reason == FORBIDDEN:
                 self.errors.append(_error(FORBIDDEN, target, detail=detail))
             elif reason == REQUIRED:
                 self.errors.append(_error(REQUIRED, target, detail=detail))
             elif reason == DUPLICATE:
-                self.errors.append(_error(DUPLICATE, target, type_name))
+                self.errors.append(_error(DUPLICATE, target, shown_value))
             else:
-                self.errors.append(_error(INVALID, target, type_name, detail))
+                self.errors.append(_error(INVALID, target, shown_value, detail))
 
     @staticmethod
     def _message(rule: Mapping[str, Any], activation: dict[str, Any]) -> str:
@@ -1018,8 +1155,7 @@ def validate(schema: Schema, obj: Any, old: Any = None) -> list[FieldError]:
     """
     walk = _Walk()
     walk.node(obj, schema, "")
-    errors = walk.errors
-    _list_types(obj, schema, "", errors)
+    errors = walk.errors + _list_errors(schema, obj, old)
     if not _has_rules(schema):
         return errors
     if any(e.reason in _BLOCKING for e in errors):
@@ -1028,6 +1164,49 @@ def validate(schema: Schema, obj: Any, old: Any = None) -> list[FieldError]:
     rules = _Rules()
     rules.walk(obj, old, schema, "", root=True)
     return errors + rules.errors
+
+
+def validate_status(schema: Schema, obj: Any, old: Any = None) -> list[FieldError]:
+    """Validate a write through the ``status`` subresource as the API server does
+    (``ValidateStatusUpdate``): only ``status`` is checked against the OpenAPI keywords, by a validator
+    rooted at the status schema, so a message names the path inside status (``canaryWeight in body
+    should be ...``) while the field path starts with ``status`` (``status.canaryWeight``); then the
+    list types and the CEL rules of the whole object, as on any write."""
+    walk = _Walk()
+    status_schema = (schema.get("properties") or {}).get("status")
+    if isinstance(obj, Mapping) and "status" in obj and isinstance(status_schema, Mapping):
+        walk.node(obj["status"], status_schema, "")
+    errors = [_under_status(e) for e in walk.errors] + _list_errors(schema, obj, old)
+    if not _has_rules(schema):
+        return errors
+    if any(e.reason in _BLOCKING for e in errors):
+        errors.append(_error(INVALID, "", None, _NOT_CHECKED))
+        return errors
+    rules = _Rules()
+    rules.walk(obj, old, schema, "", root=True)
+    return errors + rules.errors
+
+
+def _list_errors(schema: Schema, obj: Any, old: Any) -> list[FieldError]:
+    """x-kubernetes-list-type set/map uniqueness, ratcheted on update as the API server does: when
+    the stored object already breaks it, the new one is not checked."""
+    if old is not None:
+        before: list[FieldError] = []
+        _list_types(old, schema, "", before)
+        if before:
+            return []
+    errors: list[FieldError] = []
+    _list_types(obj, schema, "", errors)
+    return errors
+
+
+def _under_status(error: FieldError) -> FieldError:
+    """An error of the status validator: its field path below ``status`` (``status`` itself for the
+    errors that name no field, as ``kubeOpenAPIResultToFieldErrors`` roots them)."""
+    if error.field == "<nil>":
+        return FieldError("status", error.reason, error.message)
+    joiner = "" if error.field.startswith("[") else "."
+    return FieldError(f"status{joiner}{error.field}", error.reason, error.message)
 
 
 def admit(schema: Schema, obj: dict[str, Any], old: Any = None) -> tuple[list[str], list[FieldError]]:
