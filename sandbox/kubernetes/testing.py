@@ -1,18 +1,32 @@
-"""The real control plane for tests: ``kube_control_plane``, one per test session.
+"""The real control plane for tests: ``kube_control_plane`` and its node ``process_node``, one each
+per test session.
 
 Its binaries must have been built (``./dev setup``); when they are missing the fixture fails with
 that message, it never skips. Tests share the one control plane, so each works in namespaces of its
-own (:func:`unique_namespace`).
+own (:func:`unique_namespace`) or deletes what it made. There is one node, ``sandbox``, for the whole
+session (two processes claiming one node name would both run its Pods); its image table is the
+sandbox's plus :data:`TEST_IMAGES`.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import yaml
 
+from sandbox.config import DEFAULT_CONFIG_PATH, SandboxConfig, parse_sandbox_config
 from sandbox.kubernetes.controlplane import ControlPlane, check_built
+from sandbox.node import BackOff, ProcessNode
+
+TEST_IMAGES: dict[str, dict[str, Any]] = {
+    "ghcr.io/acme/podinfo:*": {"command": "demoapp", "error_rate": 0, "latency_ms": 5},
+    "demo/exit:*": {"command": "exit"},
+}
+"""Images the tests' Deployments name besides the sandbox's: the README's podinfo, and ``demo/exit:<code>``,
+a process that exits with ``<code>`` after a moment (restart-policy tests)."""
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +43,44 @@ def kube_control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Con
 def unique_namespace(prefix: str) -> str:
     """A namespace name no other test uses."""
     return f"{prefix}-{secrets.token_hex(3)}"
+
+
+def test_node_config() -> SandboxConfig:
+    """The sandbox's image table plus :data:`TEST_IMAGES`."""
+    data: dict[str, Any] = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    data["commands"]["exit"] = ["{python}", "-c", "import sys, time; time.sleep(0.3); sys.exit(int('{tag}'))"]
+    data["images"].update(TEST_IMAGES)
+    return parse_sandbox_config(data, "test images")
+
+
+test_node_config.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+@pytest.fixture(scope="session")
+def node_processes() -> list[dict[str, list[int]]]:
+    """Every ``on_processes`` report of the session's node, in order."""
+    return []
+
+
+@pytest.fixture(scope="session")
+def process_node(
+    kube_control_plane: ControlPlane,
+    tmp_path_factory: pytest.TempPathFactory,
+    node_processes: list[dict[str, list[int]]],
+) -> Iterator[ProcessNode]:
+    """The node ``sandbox`` as ``system:node:sandbox``, with short Lease and status periods so that
+    tests see both move, stopped (every process and Pod address gone) at the end of the session."""
+    node = ProcessNode.from_kubeconfig(
+        kube_control_plane.kubeconfig_for("node"),
+        tmp_path_factory.mktemp("node"),
+        config=test_node_config(),
+        on_processes=node_processes.append,
+        lease_seconds=1.0,
+        status_seconds=3.0,
+        backoff=BackOff(initial=0.5, cap=2.0),
+        stop_grace=3.0,
+    ).start()
+    try:
+        yield node
+    finally:
+        node.stop()

@@ -139,6 +139,7 @@ class AddressBook:
                 if result.returncode == 0:
                     self._mine.add(address)
                     _write_state(self.path, self._mine)
+                    log.info("added Pod address %s to %s", address, DEVICE)
                     return address
                 if _already_there(result):
                     self._refused.add(address)
@@ -160,6 +161,7 @@ class AddressBook:
                 return  # kept in the state file, so a later cleanup tries again
             self._mine.discard(address)
             _write_state(self.path, self._mine)
+            log.info("removed Pod address %s from %s", address, DEVICE)
 
     def release_all(self) -> None:
         """Remove every address this node added."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -41,6 +42,7 @@ GOOD, BAD = "demo/podinfo:1.1.0", "demo/podinfo:1.2.0"
 
 @dataclass
 class DemoRun:
+    control_plane: str
     workdir: Path
     report: dict[str, Any]
     returncode: int
@@ -64,18 +66,20 @@ class DemoRun:
         return dict(canary["spec"]["analysis"])
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
-    base = tmp_path_factory.mktemp("demo")
+@pytest.fixture(scope="module", params=["emulator", "kubernetes"])
+def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """One demo run per control plane: the API emulator, and the real one with the process node."""
+    control_plane = str(request.param)
+    base = tmp_path_factory.mktemp(f"demo-{control_plane}")
     workdir, report = base / "work", base / "report.json"
     done = subprocess.run(
         [sys.executable, "-m", "controller.cli", "sandbox", "demo", "--workdir", str(workdir),
-         "--report", str(report)],
+         "--report", str(report), "--control-plane", control_plane],
         capture_output=True, text=True, cwd=ROOT, timeout=280, check=False,
     )  # fmt: skip
     output = f"--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}"
     assert report.exists(), f"the demo wrote no report (exit {done.returncode})\n{output}"
-    return DemoRun(workdir, json.loads(report.read_text()), done.returncode, output)
+    return DemoRun(control_plane, workdir, json.loads(report.read_text()), done.returncode, output)
 
 
 def _declared(text: str) -> str:
@@ -98,6 +102,10 @@ def test_the_demo_succeeds_and_tells_the_story(demo: DemoRun) -> None:
     assert [(r["image"], r["outcome"]) for r in demo.releases] == [
         (GOOD, "promoted"), (BAD, "reverted"), (BAD, "quarantined")]  # fmt: skip
     assert "every release ended as expected" in demo.output
+    plane = demo.report["control_plane"]
+    assert plane["kind"] == demo.control_plane
+    # the emulator answers with the release it emulates, the real server with the one built
+    assert plane["server_version"] == ("v1.37.2" if demo.control_plane == "kubernetes" else "v1.37.0")
 
 
 def test_good_release_is_promoted_step_by_step_up_to_max_weight(demo: DemoRun) -> None:
@@ -165,7 +173,10 @@ def test_git_declares_what_the_primary_runs_at_the_end(demo: DemoRun) -> None:
 def test_no_process_is_left_behind(demo: DemoRun) -> None:
     recorded = [ProcessRecord.from_json(p) for p in demo.report["processes"]]
     names = {p["name"] for p in demo.report["processes"]}
-    assert {"supervisor", "apiserver", "envoy", "prometheus", "git-daemon", "operator"} <= names, names
+    servers = {"emulator": {"apiserver"},
+               "kubernetes": {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"}}
+    wanted = {"supervisor", *servers[demo.control_plane], "envoy", "prometheus", "git-daemon", "operator"}
+    assert wanted <= names, names
     assert any(name.startswith("app:") for name in names), names
     state = read_state(demo.workdir)
     recorded.append(ProcessRecord.from_json(state["supervisor"]))
@@ -173,6 +184,13 @@ def test_no_process_is_left_behind(demo: DemoRun) -> None:
     recorded.append(ProcessRecord.from_json(json.loads((demo.workdir / "operator.json").read_text())))
     alive = [r for r in recorded if is_alive(r)]
     assert alive == [], f"still running: {alive}"
+    if demo.control_plane == "kubernetes":  # the process node gave every Pod an address and took it back
+        log = (demo.workdir / "supervisor.log").read_text()
+        added = re.findall(r"added Pod address (198\.1[89]\.[0-9.]+) to lo", log)
+        removed = re.findall(r"removed Pod address (198\.1[89]\.[0-9.]+) from lo", log)
+        assert added, "the node logged no Pod address"
+        assert sorted(added) == sorted(removed)
+        assert json.loads((demo.workdir / "node" / "addresses.json").read_text())["addresses"] == []
 
 
 # -- when the story breaks: a clear failure, the operator's last log lines, and nothing left running

@@ -1,8 +1,11 @@
-"""The operator as a real process (`serinus run`) against the API emulator, git daemon and Prometheus.
+"""The operator as a real process (`serinus run`) against an API server, git daemon and Prometheus.
 
-- The API emulator (`apiserver` fixture) with Serinus' CRDs and the Gateway API HTTPRoute CRD installed.
-- `DeploymentController`: the emulator runs no Deployment controller, so a thread in the test plays it,
-  writing each Deployment's status through the status subresource (what kube-controller-manager does).
+- `cluster` runs every test twice: on the API emulator (a fresh one per test) and on the real control
+  plane (`kube_control_plane`, shared by the session, with the process node running the Pods; each test
+  gets the `shop` namespace afresh), with Serinus' CRDs and the Gateway API HTTPRoute CRD installed.
+- `DeploymentController`: the emulator runs no Deployment controller, so on it a thread in the test
+  plays it, writing each Deployment's status through the status subresource. On the real control plane
+  kube-controller-manager does, from Pods the node really runs and probes.
 - A fleet repository served by a real `git daemon`; a real Prometheus answering MetricTemplate queries.
 - `Operator`: `python -m controller.cli run ...` as a subprocess with a short tick, killable at will.
 """
@@ -16,10 +19,10 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import kubernetes
 import pytest
@@ -29,7 +32,9 @@ from kubernetes.client.exceptions import ApiException
 
 from sandbox.apiserver.testing import RunningApiServer
 from sandbox.gitserver import GitDaemon, commit_files, free_port, read_file, seed_fleet_repo
+from sandbox.kubernetes import ControlPlane
 from sandbox.prometheus import PrometheusServer
+from tests.integration.operator.counting_proxy import CountingProxy
 from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
@@ -106,12 +111,32 @@ def _snake(name: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in name)
 
 
+class Server(Protocol):
+    """What the tests use of a server: the emulator's `RunningApiServer` or the real `ControlPlane`."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def kubeconfig(self) -> Path: ...
+
+
 @dataclass
 class Cluster:
-    """The emulator with Serinus' CRDs, a namespace and typed clients."""
+    """An API server with Serinus' CRDs, a namespace and typed clients."""
 
-    server: RunningApiServer
+    server: Server
     api: kubernetes.client.ApiClient
+    kind: str = "emulator"
+
+    def counting_proxy(self) -> CountingProxy:
+        """A started counting proxy in front of the server; a plain kubeconfig naming its URL reaches it
+        (on the real server the proxy speaks TLS and sends the admin token)."""
+        if isinstance(self.server, ControlPlane):
+            assert self.server.pki is not None
+            return CountingProxy(self.server.url, ca=self.server.pki.ca_cert,
+                                 token=self.server.tokens["admin"]).start()  # fmt: skip
+        return CountingProxy(self.server.url).start()
 
     # Typed loosely: the tests read plain JSON shapes out of these clients.
     @property
@@ -173,7 +198,11 @@ def install(api: kubernetes.client.ApiClient) -> None:
     for path in (ROOT / "crds" / "canaries.serinus.dev.yaml",
                  ROOT / "crds" / "metrictemplates.serinus.dev.yaml",
                  ROOT / "sandbox" / "crds" / "httproutes.gateway.networking.k8s.io.yaml"):
-        ext.create_custom_resource_definition(yaml.safe_load(path.read_text()))
+        try:
+            ext.create_custom_resource_definition(yaml.safe_load(path.read_text()))
+        except ApiException as exc:
+            if exc.status != 409:  # the real server is shared: an earlier test installed them
+                raise
     core: Any = CoreV1Api(api)
     core.create_namespace({"metadata": {"name": NS}})
     eventually(lambda: _served(api), "the CRDs to be served", timeout=20)
@@ -189,14 +218,62 @@ def _served(api: kubernetes.client.ApiClient) -> bool:
     return True
 
 
-@pytest.fixture
-def cluster(apiserver: RunningApiServer) -> Iterator[Cluster]:
-    api = kubernetes.config.new_client_from_config(  # type: ignore[no-untyped-call]
-        config_file=str(apiserver.kubeconfig))
+@pytest.fixture(params=["emulator", "kubernetes"])
+def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    if request.param == "emulator":
+        apiserver: RunningApiServer = request.getfixturevalue("apiserver")
+        api = kubernetes.config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=str(apiserver.kubeconfig))
+        install(api)
+        with DeploymentController(api):
+            yield Cluster(apiserver, api)
+        api.close()
+        return
+    plane: ControlPlane = request.getfixturevalue("kube_control_plane")
+    request.getfixturevalue("process_node")
+    api = kubernetes.config.new_client_from_config(config_file=str(plane.kubeconfig))  # type: ignore[no-untyped-call]
+    core: Any = CoreV1Api(api)
+    eventually(lambda: _gone(core), f"namespace {NS} of the previous test to be gone", timeout=90)
     install(api)
-    with DeploymentController(api):
-        yield Cluster(apiserver, api)
-    api.close()
+    eventually(lambda: _exists(lambda: core.read_namespaced_service_account("default", NS)),
+               f"the default ServiceAccount of {NS}", timeout=30)
+    try:
+        yield Cluster(plane, api, kind="kubernetes")
+    finally:
+        release_namespace(api)
+        api.close()
+
+
+def _exists(read: Callable[[], object]) -> bool:
+    try:
+        read()
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
+def _gone(core: Any) -> bool:
+    return not _exists(lambda: core.read_namespace(NS))
+
+
+def release_namespace(api: kubernetes.client.ApiClient) -> None:
+    """Delete the test's namespace on the shared server; Canaries first lose the finalizer that a
+    stopped operator would never remove."""
+    objs: Any = CustomObjectsApi(api)
+    for canary in objs.list_namespaced_custom_object("serinus.dev", "v1alpha1", NS, "canaries")["items"]:
+        with contextlib.suppress(ApiException):
+            name = canary["metadata"]["name"]
+            objs.patch_namespaced_custom_object("serinus.dev", "v1alpha1", NS, "canaries", name,
+                                                {"metadata": {"finalizers": None}})
+    core: Any = CoreV1Api(api)
+    # Pods deleted at once (the node stops their processes when it sees it) and the namespace with
+    # them: the namespace controller then has nothing to wait for.
+    with contextlib.suppress(ApiException):
+        core.delete_collection_namespaced_pod(NS, grace_period_seconds=0)
+    with contextlib.suppress(ApiException):
+        core.delete_namespace(NS, grace_period_seconds=0)
 
 
 @dataclass

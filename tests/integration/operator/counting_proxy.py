@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
@@ -50,10 +52,15 @@ class Request:
 
 
 class CountingProxy:
-    """A reverse proxy to ``upstream`` on a free loopback port, recording every request (thread-safe)."""
+    """A reverse proxy to ``upstream`` on a free loopback port, recording every request (thread-safe).
 
-    def __init__(self, upstream: str) -> None:
+    For an HTTPS upstream (the real API server) give its CA, and the bearer token to send in place of
+    the client's: the process behind the proxy then needs a plain kubeconfig naming the proxy only."""
+
+    def __init__(self, upstream: str, *, ca: Path | None = None, token: str | None = None) -> None:
         self.upstream = upstream.rstrip("/")
+        self.ca = ca
+        self.token = token
         self.requests: list[Request] = []
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
@@ -66,7 +73,12 @@ class CountingProxy:
 
     async def _main(self) -> None:
         self._stopped = asyncio.Event()
-        session = aiohttp.ClientSession(auto_decompress=False, timeout=aiohttp.ClientTimeout(total=None))
+        tls = ssl.create_default_context(cafile=str(self.ca)) if self.ca is not None else None
+        session = aiohttp.ClientSession(
+            auto_decompress=False,
+            timeout=aiohttp.ClientTimeout(total=None),
+            connector=aiohttp.TCPConnector(ssl=tls) if tls is not None else None,
+        )
         app = web.Application(client_max_size=64 * 1024 * 1024)
 
         async def forward(request: web.Request) -> web.StreamResponse:
@@ -86,6 +98,9 @@ class CountingProxy:
 
     async def _forward(self, session: aiohttp.ClientSession, request: web.Request) -> web.StreamResponse:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+        if self.token is not None:
+            headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            headers["Authorization"] = f"Bearer {self.token}"
         body = await request.read()
         # No Content-Type (the kubernetes client sends none on some creates): forward none either.
         skip = () if "Content-Type" in request.headers else ("Content-Type",)

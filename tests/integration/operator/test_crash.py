@@ -1,10 +1,11 @@
 """The controller killed with SIGKILL at random points of a run resumes from status and ends the same way.
 
-20 seeded trials against the API emulator, a real `git daemon` and the real Prometheus (the
+20 seeded trials against the API emulator and 8 on the real control plane (its controller manager and
+the process node running the Deployments), a real `git daemon` and the real Prometheus (the
 MetricTemplate's query is a constant, `vector(100)` for a healthy release and `vector(42)` for a
 failing one, so the outcome is known). In each trial `serinus run` is killed 1 to 3 times at random
-instants after the commit that starts the run, and restarted each time. Deployments are marked ready
-by a test thread writing their status subresource (the emulator runs no Deployment controller).
+instants after the commit that starts the run, and restarted each time. On the emulator Deployments
+are marked ready by a test thread writing their status subresource (it runs no Deployment controller).
 
 Pins, whatever the kill points: the run completes; a healthy release is promoted exactly once (one
 run, no revert); a failing release is rolled back with exactly one revert commit for the failed
@@ -34,6 +35,8 @@ from tests.polling import eventually
 
 BAD = "ghcr.io/acme/podinfo:6.2.0-bad"
 SEEDS = range(20)  # the issue asks for at least 20; each costs about 10 s
+REAL_SEEDS = range(8)  # on the real control plane too; each costs about 20 s there (real Pods start)
+TRIALS = [("emulator", seed) for seed in SEEDS] + [("kubernetes", seed) for seed in REAL_SEEDS]
 
 
 def _finished(cluster: Cluster, failing: bool) -> bool:
@@ -43,7 +46,8 @@ def _finished(cluster: Cluster, failing: bool) -> bool:
     return status.get("phase") == "Succeeded"
 
 
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize(("cluster", "seed"), TRIALS, indirect=["cluster"],
+                         ids=[f"{kind}-{seed}" for kind, seed in TRIALS])
 def test_sigkill_at_random_points_of_a_run(seed: int, *, cluster: Cluster, fleet: Fleet,
                                            prometheus: PrometheusServer, tmp_path: Path,
                                            operators: list[Operator]) -> None:

@@ -41,7 +41,7 @@ from tests.integration.operator.conftest import (
     canary_body,
     deploy,
 )
-from tests.integration.operator.counting_proxy import CountingProxy, Request
+from tests.integration.operator.counting_proxy import Request
 from tests.polling import eventually
 
 HEALTHY = "vector(100)"
@@ -107,7 +107,7 @@ def test_two_replicas_only_the_lease_holder_writes(
     a Canary created while the killed leader's Lease runs out gets its finalizer and its next release
     from the follower once it takes over."""
     cluster.template(HEALTHY, prometheus.url)
-    proxies = {name: CountingProxy(cluster.server.url).start() for name in ("op-a", "op-b")}
+    proxies = {name: cluster.counting_proxy() for name in ("op-a", "op-b")}
     try:
         replicas = {}
         for name, proxy in proxies.items():
