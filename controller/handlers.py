@@ -65,6 +65,9 @@ def register(registry: kopf.OperatorRegistry, config: RunConfig) -> None:
         """Configure kopf, build the adapters once, start the HTTP endpoint, leader election, ticks."""
         settings.peering.standalone = True
         settings.posting.enabled = False  # Serinus records its own events, on the leader only
+        # No cluster-wide listing of Namespaces and CRDs: a namespaced install has no right to it (the
+        # real API server answers 403), and Serinus watches exact namespaces and its own CRD only.
+        settings.scanning.disabled = True
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.watching.connect_timeout = 10

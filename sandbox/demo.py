@@ -34,12 +34,16 @@ from typing import Any, TextIO
 import yaml
 
 from controller.gitops.manifest import FileKind, revert_image
+from sandbox import chart
+from sandbox.cluster.rest import RawApi
 from sandbox.gitserver import commit_files, free_port, read_file
 from sandbox.processes import ProcessRecord, stop_process
 from sandbox.session import Sandbox, SandboxError
 from sandbox.supervisor import PROJECT_ROOT, child_environment
 
 NAME = "podinfo"
+RELEASE_NAMESPACE = "serinus-system"
+"""The chart's release namespace on the real control plane (its ServiceAccount lives there)."""
 CONTAINER = "podinfo"
 MANIFEST = "apps/podinfo/deployment.yaml"
 REPOSITORY = "demo/podinfo"
@@ -165,17 +169,26 @@ class Operator:
     """``serinus run`` as a subprocess against the sandbox: the production controller, unchanged.
 
     ``namespaces`` defaults to the sandbox's; ``name`` names its log (``<name>.log``), its git cache
-    and its PID record (``<name>.json``) in the sandbox's workdir.
+    and its PID record (``<name>.json``) in the sandbox's workdir. On the real control plane it runs as
+    the Helm chart runs it (:mod:`sandbox.chart`): the rendered container's exact command line and
+    environment, authenticated as the chart's ServiceAccount, with the chart's RBAC and no more.
     """
 
     def __init__(
         self, sandbox: Sandbox, namespaces: Sequence[str] | None = None, *, name: str = "operator",
-        tick: str = "0.5s",
+        tick: str = "0.5s", chart_values: Mapping[str, Any] | None = None,
     ) -> None:  # fmt: skip
+        """``chart_values`` override the chart's values on the real control plane (e.g. clusterWide)."""
         self.sandbox = sandbox
+        self.chart_values = dict(chart_values or {})
         self.log_path = sandbox.workdir / f"{name}.log"
         self.record_path = sandbox.workdir / f"{name}.json"
         watched = list(namespaces) if namespaces is not None else [sandbox.namespace]
+        self.kubeconfig = sandbox.kubeconfig
+        self.env: dict[str, str] = {}
+        if sandbox.control_plane == "kubernetes":
+            self.argv = self._from_chart(watched, name, tick)
+            return
         self.argv = [
             sys.executable, "-m", "controller.cli", "run",
             *[arg for ns in watched for arg in ("--namespace", ns)],
@@ -188,9 +201,30 @@ class Operator:
         ]  # fmt: skip
         self.process: subprocess.Popen[bytes] | None = None
 
+    def _from_chart(self, watched: list[str], name: str, tick: str) -> list[str]:
+        """Render the chart for this sandbox, apply its RBAC, and take its command line and env."""
+        values = {
+            "watchNamespaces": watched, "replicaCount": 1, "leaderElection": {"enabled": False},
+            "metrics": {"port": free_port(), "server": self.sandbox.prometheus_url},
+            "git": {"cacheDir": str(self.sandbox.workdir / f"{name}-git")},
+            "tick": tick.replace("0.5s", "500ms"), "logFormat": "text", **self.chart_values,
+        }  # fmt: skip
+        manifests = chart.render(values, namespace=RELEASE_NAMESPACE)
+        admin = RawApi(self.sandbox.api_client())
+        self.sandbox.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": RELEASE_NAMESPACE}})
+        chart.apply_rbac(admin, manifests)
+        namespace, account = chart.service_account_of(manifests)
+        self.kubeconfig = chart.service_account_kubeconfig(
+            admin, self.sandbox.kubeconfig, namespace, account, self.sandbox.workdir / f"{name}.kubeconfig"
+        )
+        container = chart.controller_container(manifests)
+        self.env = chart.resolve_env(container, admin, namespace, pod_name=f"{name}-0")
+        self.process = None
+        return chart.controller_command(manifests)
+
     def start(self) -> Operator:
         """Start it, recording its PID in ``<workdir>/<name>.json``."""
-        env = {**child_environment(), "KUBECONFIG": str(self.sandbox.kubeconfig)}
+        env = {**child_environment(), **self.env, "KUBECONFIG": str(self.kubeconfig)}
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,

@@ -48,6 +48,19 @@ SERVICE_CIDR = "10.96.0.0/16"
 NODE_NAME = "sandbox"
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 PROCESSES_FILE = "processes.json"
+AUDIT_LOG = "audit.log"
+"""Every request the API server answered, at the Metadata level (who, verb, resource, namespace,
+status), one JSON event per line: tests read what a controller really asked for."""
+AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: None
+    users: ["system:kube-controller-manager", "system:kube-scheduler", "system:apiserver"]
+  - level: None
+    userGroups: ["system:nodes", "system:serviceaccounts:kube-system"]
+  - level: Metadata
+"""
 
 # identity -> (user, groups)
 TOKENS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -150,6 +163,16 @@ class ControlPlane:
     def log_path(self, component: str) -> Path:
         return self.workdir / f"{component}.log"
 
+    @property
+    def audit_log(self) -> Path:
+        """The API server's audit log (:data:`AUDIT_POLICY`)."""
+        return self.workdir / AUDIT_LOG
+
+    def _audit_policy(self) -> Path:
+        path = self.workdir / "audit-policy.yaml"
+        path.write_text(AUDIT_POLICY)
+        return path
+
     # -- start ----------------------------------------------------------------------------------------
 
     def start(self, timeout: float = 90.0) -> ControlPlane:
@@ -236,7 +259,10 @@ class ControlPlane:
             f"--service-account-key-file={self.pki.service_account_pub}",
             f"--service-account-signing-key-file={self.pki.service_account_key}",
             f"--service-cluster-ip-range={SERVICE_CIDR}", "--allow-privileged=true", "--profiling=false",
-            f"--cert-dir={self.workdir / 'certs'}", "--v=1", *self.extra_apiserver_args,
+            f"--cert-dir={self.workdir / 'certs'}", "--v=1",
+            f"--audit-policy-file={self._audit_policy()}", f"--audit-log-path={self.audit_log}",
+            "--audit-log-format=json", "--audit-log-mode=blocking",
+            *self.extra_apiserver_args,
         ]  # fmt: skip
 
     def _kcm_args(self) -> list[str]:

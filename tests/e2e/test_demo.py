@@ -102,6 +102,9 @@ def test_the_demo_succeeds_and_tells_the_story(demo: DemoRun) -> None:
     assert [(r["image"], r["outcome"]) for r in demo.releases] == [
         (GOOD, "promoted"), (BAD, "reverted"), (BAD, "quarantined")]  # fmt: skip
     assert "every release ended as expected" in demo.output
+    if demo.control_plane == "kubernetes":  # the chart's ServiceAccount sufficed: nothing was refused
+        log = (demo.workdir / "operator.log").read_text()
+        assert [line for line in log.splitlines() if "forbidden" in line.lower()] == []
     plane = demo.report["control_plane"]
     assert plane["kind"] == demo.control_plane
     # the emulator answers with the release it emulates, the real server with the one built
