@@ -13,6 +13,7 @@ TokenRequest token (:mod:`sandbox.chart`), so the chart's Roles are all it has. 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,7 +72,8 @@ def test_a_namespaced_install_acts_where_it_watches_only_and_never_lists_secrets
     watched, other = App(sandbox, "rbac-watched"), App(sandbox, "rbac-other")
     watched.deploy("1.0.0")
     other.deploy("1.0.0")
-    op = OperatorProcess(sandbox, [watched.namespace], name="rbac-namespaced").start()
+    op = OperatorProcess(sandbox, [watched.namespace], name="rbac-namespaced")
+    op.start()
     try:
         eventually(lambda: initialized(watched, op), f"{watched.ref} Initialized", timeout=90)
         account = f"system:serviceaccount:{RELEASE_NAMESPACE}:serinus"
@@ -95,7 +97,7 @@ def test_a_namespaced_install_acts_where_it_watches_only_and_never_lists_secrets
         assert status_of(as_operator, f"/apis/serinus.dev/v1alpha1/namespaces/{ns}/canaries") == 403
         assert status_of(as_operator, f"/api/v1/namespaces/{watched.namespace}/secrets") == 403
         assert status_of(as_operator, f"/apis/apps/v1/namespaces/{watched.namespace}/deployments") == 200
-        as_operator.close()  # type: ignore[no-untyped-call]
+        as_operator.close()
         assert forbidden_lines(op) == []
     finally:
         op.stop()
@@ -105,11 +107,12 @@ def test_a_cluster_wide_install_acts_in_every_namespace(sandbox: Sandbox) -> Non
     apps = [App(sandbox, "rbac-wide-a"), App(sandbox, "rbac-wide-b")]
     for app in apps:
         app.deploy("1.0.0")
-    op = OperatorProcess(sandbox, [], name="rbac-cluster-wide",
-                         chart_values={"clusterWide": True, "watchNamespaces": []}).start()  # fmt: skip
+    values = {"clusterWide": True, "watchNamespaces": []}
+    op = OperatorProcess(sandbox, [], name="rbac-cluster-wide", chart_values=values)
+    op.start()
     try:
         for app in apps:
-            eventually(lambda app=app: initialized(app, op), f"{app.ref} Initialized", timeout=90)  # type: ignore[misc]
+            eventually(functools.partial(initialized, app, op), f"{app.ref} Initialized", timeout=90)
             assert app.running_image("-primary") == "demo/podinfo:1.0.0"
         assert forbidden_lines(op) == []
     finally:
