@@ -211,7 +211,8 @@ class Operator:
         }  # fmt: skip
         manifests = chart.render(values, namespace=RELEASE_NAMESPACE)
         admin = RawApi(self.sandbox.api_client())
-        self.sandbox.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": RELEASE_NAMESPACE}})
+        for namespace in [RELEASE_NAMESPACE, *watched]:  # the chart's Roles need them to exist
+            self.sandbox.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
         chart.apply_rbac(admin, manifests)
         namespace, account = chart.service_account_of(manifests)
         self.kubeconfig = chart.service_account_kubeconfig(

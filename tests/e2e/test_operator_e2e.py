@@ -57,9 +57,11 @@ class Stage:
     operator: OperatorProcess
 
 
-@pytest.fixture(scope="module")
-def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
-    sandbox = Sandbox.up(tmp_path_factory.mktemp("operator-e2e"), rps=0)  # no traffic to the demo host
+@pytest.fixture(scope="module", params=["emulator", "kubernetes"])
+def stage(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
+    """A sandbox per control plane; on the real one the operator runs as the chart's ServiceAccount."""
+    sandbox = Sandbox.up(tmp_path_factory.mktemp("operator-e2e"), rps=0,  # no traffic to the demo host
+                         control_plane=str(request.param))  # fmt: skip
     gate = WeightGate(sandbox).start()
     operator = OperatorProcess(sandbox, [GOOD_NS, BAD_NS])
     try:
@@ -208,7 +210,10 @@ def test_unhealthy_canary_is_rolled_back_after_threshold_failures_and_reverted_i
           f"FAIL values {[round(c['value'], 2) for c in fails]}; revert {sha[:10]}")  # fmt: skip
 
 
-def test_prometheus_stopped_mid_run_holds_the_weight_pauses_and_reverts_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("control_plane", ["emulator", "kubernetes"])
+def test_prometheus_stopped_mid_run_holds_the_weight_pauses_and_reverts_nothing(
+    tmp_path: Path, control_plane: str
+) -> None:
     """With its own sandbox: a healthy run reaches its first step (20%) and, held there by the gate,
     passes a check; then the sandbox's Prometheus process is stopped (by the PID the sandbox
     recorded). Every later check is ERROR, none FAIL: the weight stays at 20 until ``inconclusiveLimit``
@@ -217,7 +222,7 @@ def test_prometheus_stopped_mid_run_holds_the_weight_pauses_and_reverts_nothing(
     no revert: Git still declares 1.1.0, ``main`` is still the release commit, no revert commit,
     nothing quarantined; the primary keeps 1.0.0."""
     begun = time.monotonic()
-    sandbox = Sandbox.up(tmp_path / "sandbox", rps=0)
+    sandbox = Sandbox.up(tmp_path / "sandbox", rps=0, control_plane=control_plane)
     gate = WeightGate(sandbox).start()
     operator = OperatorProcess(sandbox, [BLIND_NS])
     try:
