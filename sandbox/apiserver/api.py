@@ -225,7 +225,11 @@ class Api:
         name = obj.get("metadata", {}).get("name", "")
         dropped = crd_schema.prune(rt.schema, obj)
         if field_validation == "Strict" and dropped:
-            raise bad_request("strict decoding error: " + ", ".join(f'unknown field "{f}"' for f in dropped))
+            unknown = ", ".join(f'unknown field "{f}"' for f in dropped)
+            raise bad_request(
+                f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                f"strict decoding error: {unknown}"
+            )
         crd_schema.apply_defaults(rt.schema, obj)
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
         validate = crd_schema.validate_status if status else crd_schema.validate

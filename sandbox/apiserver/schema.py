@@ -1295,39 +1295,69 @@ def validate_crd(crd: Mapping[str, Any], *, check_cel: bool = False) -> list[Fie
     if sum(1 for v in versions if v.get("storage")) != 1:
         detail = "must have exactly one version marked as storage version"
         errors.append(_error(INVALID, "spec.versions", "", detail))
+    # The API server converts a v1 CRD to its internal form first: what every version has alike
+    # (schema, printer columns, subresources) moves to spec.validation, spec.additionalPrinterColumns
+    # and spec.subresources, so it is checked once and reported under those paths.
+    shared_schema = _alike(versions, lambda v: (v.get("schema") or {}).get("openAPIV3Schema"))
+    shared_columns = _alike(versions, lambda v: v.get("additionalPrinterColumns"))
+    shared_subresources = _alike(versions, lambda v: v.get("subresources"))
     for index, version in enumerate(versions):
         base = f"spec.versions[{index}]"
         schema = (version.get("schema") or {}).get("openAPIV3Schema")
         if schema is None:
             errors.append(_error(REQUIRED, f"{base}.schema.openAPIV3Schema", detail="schemas are required"))
-        else:
+        elif not shared_schema:
             errors.extend(_structural(schema, f"{base}.schema.openAPIV3Schema", check_cel))
-        for col_index, column in enumerate(version.get("additionalPrinterColumns") or []):
-            col_path = f"{base}.additionalPrinterColumns[{col_index}]"
-            if not column.get("name"):
-                errors.append(_error(REQUIRED, f"{col_path}.name"))
-            if column.get("type") not in _COLUMN_TYPES:
-                errors.append(_not_supported(f"{col_path}.type", column.get("type"), _COLUMN_TYPES))
-            json_path = str(column.get("jsonPath") or "")
-            if not json_path.startswith("."):
-                errors.append(
-                    _error(
-                        INVALID,
-                        f"{col_path}.jsonPath",
-                        json_path,
-                        "must be a simple json path starting with .",
-                    )
-                )
+        elif index == 0:
+            errors.extend(_structural(schema, "spec.validation.openAPIV3Schema", check_cel))
+        if not shared_columns or index == 0:
+            where = "spec" if shared_columns else base
+            errors.extend(_printer_columns(version.get("additionalPrinterColumns") or [], where))
         status = (version.get("subresources") or {}).get("status")
-        if status not in (None, {}):
-            errors.append(_error(INVALID, f"{base}.subresources.status", status, "must be an empty object"))
+        if status not in (None, {}) and (not shared_subresources or index == 0):
+            where = "spec" if shared_subresources else base
+            errors.append(_error(INVALID, f"{where}.subresources.status", status, "must be an empty object"))
+    return errors
+
+
+def _alike(versions: Sequence[Mapping[str, Any]], part: Callable[[Mapping[str, Any]], Any]) -> bool:
+    """Every version has the same `part` (then the internal CRD holds it once, at the top)."""
+    values = [part(v) for v in versions]
+    return bool(values) and all(v == values[0] for v in values)
+
+
+def _printer_columns(columns: Sequence[Mapping[str, Any]], where: str) -> list[FieldError]:
+    """ValidateCustomResourceColumnDefinition, at `where`.additionalPrinterColumns[i]."""
+    errors: list[FieldError] = []
+    kinds = ",".join(sorted(_COLUMN_TYPES))
+    for index, column in enumerate(columns):
+        path = f"{where}.additionalPrinterColumns[{index}]"
+        if not column.get("name"):
+            errors.append(_error(REQUIRED, f"{path}.name"))
+        if not column.get("type"):
+            errors.append(_error(REQUIRED, f"{path}.type", detail=f"must be one of {kinds}"))
+        elif column.get("type") not in _COLUMN_TYPES:
+            errors.append(_error(INVALID, f"{path}.type", column.get("type"), f"must be one of {kinds}"))
+        json_path = str(column.get("jsonPath") or "")
+        if not json_path:
+            errors.append(_error(REQUIRED, f"{path}.JSONPath"))
+        elif not json_path.startswith("."):
+            errors.append(
+                _error(INVALID, f"{path}.JSONPath", json_path, "must be a simple json path starting with .")
+            )
     return errors
 
 
 def _structural(schema: Schema, base: str, check_cel: bool) -> list[FieldError]:
     errors: list[FieldError] = []
-    if schema.get("type") != "object":
-        errors.append(_not_supported(f"{base}.type", schema.get("type"), ["object"]))
+    if not schema.get("type"):
+        errors.append(_error(REQUIRED, f"{base}.type", detail="must not be empty at the root"))
+    elif schema.get("type") != "object":
+        errors.append(_error(INVALID, f"{base}.type", schema.get("type"), "must be object at the root"))
+    if "additionalProperties" in schema:
+        errors.append(
+            _error(FORBIDDEN, f"{base}.additionalProperties", detail="must not be used at the root")
+        )
     meta = (schema.get("properties") or {}).get("metadata")
     if isinstance(meta, Mapping):
         allowed = {"type", "description", "properties"}
@@ -1355,11 +1385,11 @@ def _structural(schema: Schema, base: str, check_cel: bool) -> list[FieldError]:
                         _error(FORBIDDEN, f"{path}.{word}", detail="must be empty to be structural")
                     )
             continue
-        errors.extend(_structural_node(node, path, check_cel))
+        errors.extend(_structural_node(node, path, check_cel, root=path == base))
     return errors
 
 
-def _structural_node(node: Schema, path: str, check_cel: bool) -> list[FieldError]:
+def _structural_node(node: Schema, path: str, check_cel: bool, *, root: bool = False) -> list[FieldError]:
     errors: list[FieldError] = []
     typed = node.get("type")
     if node.get("x-kubernetes-int-or-string"):
@@ -1369,7 +1399,7 @@ def _structural_node(node: Schema, path: str, check_cel: bool) -> list[FieldErro
                     FORBIDDEN, f"{path}.type", detail="must be empty if x-kubernetes-int-or-string is true"
                 )
             )
-    elif not typed and not _preserves(node):
+    elif not typed and not _preserves(node) and not root:  # the root's own message: _structural
         errors.append(
             _error(REQUIRED, f"{path}.type", detail="must not be empty for specified object fields")
         )
@@ -1379,9 +1409,7 @@ def _structural_node(node: Schema, path: str, check_cel: bool) -> list[FieldErro
     if node.get("uniqueItems"):
         detail = "uniqueItems cannot be set to true since the runtime complexity becomes quadratic"
         errors.append(_error(FORBIDDEN, f"{path}.uniqueItems", detail=detail))
-    if node.get("additionalProperties") is False:
-        errors.append(_error(FORBIDDEN, f"{path}.additionalProperties", detail="must not be false"))
-    if node.get("properties") and "additionalProperties" in node:
+    if node.get("properties") and node.get("additionalProperties") not in (None, True):
         detail = "additionalProperties and properties are mutual exclusive"
         errors.append(_error(FORBIDDEN, f"{path}.additionalProperties", detail=detail))
     if typed == "array" and not isinstance(node.get("items"), Mapping):
@@ -1434,15 +1462,14 @@ def _check_default(node: Schema, path: str) -> list[FieldError]:
     value = copy.deepcopy(node["default"])
     holder = {"v": value}
     dropped = prune({"type": "object", "properties": {"v": node}}, holder)
-    errors = [
-        _error(FORBIDDEN, f"{path}.default", detail=f"must not have unknown fields: {d.removeprefix('v.')}")
-        for d in dropped
-    ]
+    errors = []
+    if dropped:
+        errors.append(_error(INVALID, f"{path}.default", node["default"], "must not have unknown fields"))
     for err in _trial_default(node, value):
+        # the default's own errors, their field under .default, their message as the validator wrote it
         inner = err.field.removeprefix("<nil>")
-        errors.append(
-            _error(INVALID, f"{path}.default{('.' + inner) if inner else ''}", node["default"], err.message)
-        )
+        joiner = "" if not inner or inner.startswith("[") else "."
+        errors.append(FieldError(f"{path}.default{joiner}{inner}", err.reason, err.message))
     return errors
 
 

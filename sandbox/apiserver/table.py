@@ -299,6 +299,39 @@ def columns_for(rt: ResourceType) -> list[Column]:
     return BUILTIN_COLUMNS.get(key, [_NAME, _AGE])
 
 
+_NAME_DOC = (
+    "Name must be unique within a namespace. Is required when creating resources, although some resources "
+    "may allow a client to request the generation of an appropriate name automatically. Name is primarily "
+    "intended for creation idempotence and configuration definition. Cannot be updated. More info: "
+    "https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names"
+)
+_CREATION_DOC = (
+    "CreationTimestamp is a timestamp representing the server time when this object was created. It is not "
+    "guaranteed to be set in happens-before order across separate operations. Clients may not set this "
+    "value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for "
+    "lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/"
+    "api-conventions.md#metadata"
+)
+
+
+def _descriptions(rt: ResourceType, cols: list[Column]) -> list[str]:
+    """Each column's description: for a custom resource as the CRD table convertor writes it (the
+    ObjectMeta docs for Name and the default Age, a printer column's own description, else its
+    JSONPath); for built-in kinds the column's name."""
+    if not rt.custom:
+        return [name for name, *_ in cols]
+    if not rt.printer_columns:
+        return [_NAME_DOC, _CREATION_DOC]
+    own = [
+        str(
+            c.get("description")
+            or f"Custom resource definition column (in JSONPath format): {c.get('jsonPath')}"
+        )
+        for c in rt.printer_columns
+    ]
+    return [_NAME_DOC, *own]
+
+
 def to_table(
     rt: ResourceType,
     objects: list[dict[str, Any]],
@@ -326,8 +359,8 @@ def to_table(
         "apiVersion": "meta.k8s.io/v1",
         "metadata": list_meta,
         "columnDefinitions": [
-            {"name": name, "type": kind, "format": fmt, "description": name, "priority": priority}
-            for name, kind, fmt, priority, _ in cols
+            {"name": name, "type": kind, "format": fmt, "description": description, "priority": priority}
+            for (name, kind, fmt, priority, _), description in zip(cols, _descriptions(rt, cols), strict=True)
         ],
         "rows": rows,
     }

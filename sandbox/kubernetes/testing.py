@@ -21,6 +21,11 @@ from sandbox.config import DEFAULT_CONFIG_PATH, SandboxConfig, parse_sandbox_con
 from sandbox.kubernetes.controlplane import ControlPlane, check_built
 from sandbox.node import BackOff, ProcessNode
 
+ON_KUBERNETES = pytest.param("kubernetes", marks=pytest.mark.real_control_plane)
+"""The ``kubernetes`` parameter of a fixture that runs each test on the emulator and the real server:
+``@pytest.fixture(params=["emulator", ON_KUBERNETES])``."""
+SERVERS = ["emulator", ON_KUBERNETES]
+
 TEST_IMAGES: dict[str, dict[str, Any]] = {
     "ghcr.io/acme/podinfo:*": {"command": "demoapp", "error_rate": 0, "latency_ms": 5},
     "demo/exit:*": {"command": "exit"},

@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 import yaml
 
+from sandbox.kubernetes.testing import SERVERS
 from sandbox.processes import ProcessRecord, is_alive
 from sandbox.session import read_state
 
@@ -66,7 +67,7 @@ class DemoRun:
         return dict(canary["spec"]["analysis"])
 
 
-@pytest.fixture(scope="module", params=["emulator", "kubernetes"])
+@pytest.fixture(scope="module", params=SERVERS)
 def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     """One demo run per control plane: the API emulator, and the real one with the process node."""
     control_plane = str(request.param)

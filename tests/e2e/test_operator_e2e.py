@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.kubernetes.testing import SERVERS
 from sandbox.processes import is_alive, stop_process
 from sandbox.session import Sandbox
 from tests.e2e.operator_support import (
@@ -57,7 +58,7 @@ class Stage:
     operator: OperatorProcess
 
 
-@pytest.fixture(scope="module", params=["emulator", "kubernetes"])
+@pytest.fixture(scope="module", params=SERVERS)
 def stage(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
     """A sandbox per control plane; on the real one the operator runs as the chart's ServiceAccount."""
     sandbox = Sandbox.up(tmp_path_factory.mktemp("operator-e2e"), rps=0,  # no traffic to the demo host
@@ -210,7 +211,7 @@ def test_unhealthy_canary_is_rolled_back_after_threshold_failures_and_reverted_i
           f"FAIL values {[round(c['value'], 2) for c in fails]}; revert {sha[:10]}")  # fmt: skip
 
 
-@pytest.mark.parametrize("control_plane", ["emulator", "kubernetes"])
+@pytest.mark.parametrize("control_plane", SERVERS)
 def test_prometheus_stopped_mid_run_holds_the_weight_pauses_and_reverts_nothing(
     tmp_path: Path, control_plane: str
 ) -> None:

@@ -29,7 +29,7 @@ from sandbox.session import Sandbox
 from tests.e2e.operator_support import App, OperatorProcess
 from tests.polling import eventually
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.real_control_plane]
 
 
 @pytest.fixture(scope="module")

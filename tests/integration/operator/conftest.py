@@ -33,6 +33,7 @@ from kubernetes.client.exceptions import ApiException
 from sandbox.apiserver.testing import RunningApiServer
 from sandbox.gitserver import GitDaemon, commit_files, free_port, read_file, seed_fleet_repo
 from sandbox.kubernetes import ControlPlane
+from sandbox.kubernetes.testing import SERVERS
 from sandbox.prometheus import PrometheusServer
 from tests.integration.operator.counting_proxy import CountingProxy
 from tests.polling import eventually
@@ -218,7 +219,7 @@ def _served(api: kubernetes.client.ApiClient) -> bool:
     return True
 
 
-@pytest.fixture(params=["emulator", "kubernetes"])
+@pytest.fixture(params=SERVERS)
 def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
     if request.param == "emulator":
         apiserver: RunningApiServer = request.getfixturevalue("apiserver")

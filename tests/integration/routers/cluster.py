@@ -15,6 +15,7 @@ from kubernetes.client.exceptions import ApiException
 
 from controller.kube.client import build_api_client
 from controller.kube.objects import KubeObjects
+from sandbox.kubernetes.testing import SERVERS
 from tests.polling import eventually
 
 CRDS = Path(__file__).parent / "crds"
@@ -56,7 +57,7 @@ def _namespace_gone(core: Any) -> bool:
     return False
 
 
-@pytest.fixture(params=["emulator", "kubernetes"])
+@pytest.fixture(params=SERVERS)
 def api(request: pytest.FixtureRequest) -> Iterator[kubernetes.client.ApiClient]:
     """A real ApiClient (built by Serinus' own client factory) with the mesh CRDs, the Canary CRD
     and the `shop` namespace registered, on the emulator and on the real control plane."""

@@ -674,7 +674,7 @@ def crd(schema: dict[str, Any], **version: Any) -> dict[str, Any]:
     }
 
 
-BASE = "spec.versions[0].schema.openAPIV3Schema"
+BASE = "spec.validation.openAPIV3Schema"  # one version: its schema is the internal CRD's spec.validation
 
 
 def crd_errors(schema: dict[str, Any], **version: Any) -> list[tuple[str, str]]:
@@ -693,10 +693,6 @@ def test_a_good_crd_passes() -> None:
         (
             root(xs={"type": "array", "uniqueItems": True, "items": {"type": "string"}}),
             [(f"{BASE}.properties[xs].uniqueItems", S.FORBIDDEN)],
-        ),
-        (
-            root(m={"type": "object", "additionalProperties": False}),
-            [(f"{BASE}.properties[m].additionalProperties", S.FORBIDDEN)],
         ),
         (
             root(
@@ -721,7 +717,12 @@ def test_a_good_crd_passes() -> None:
             root(s={"type": "string", "x-kubernetes-validations": [{"rule": "self.size( > 1"}]}),
             [(f"{BASE}.properties[s].x-kubernetes-validations[0].rule", S.INVALID)],
         ),
-        ({"type": "string"}, [(f"{BASE}.type", S.NOT_SUPPORTED)]),
+        ({"type": "string"}, [(f"{BASE}.type", S.INVALID)]),
+        ({"properties": {}}, [(f"{BASE}.type", S.REQUIRED)]),
+        (
+            {"type": "object", "additionalProperties": {"type": "string"}},
+            [(f"{BASE}.additionalProperties", S.FORBIDDEN)],
+        ),
     ],
 )
 def test_non_structural_schemas_are_refused(schema: dict[str, Any], expected: list[tuple[str, str]]) -> None:
@@ -738,9 +739,32 @@ def test_bad_printer_column_and_names() -> None:
     bad["metadata"]["name"] = "wrong"
     assert [(e.field, e.reason) for e in S.validate_crd(bad)] == [
         ("metadata.name", S.INVALID),
-        ("spec.versions[0].additionalPrinterColumns[0].type", S.NOT_SUPPORTED),
-        ("spec.versions[0].additionalPrinterColumns[0].jsonPath", S.INVALID),
+        ("spec.additionalPrinterColumns[0].type", S.INVALID),
+        ("spec.additionalPrinterColumns[0].JSONPath", S.INVALID),
     ]
+
+
+def test_crd_errors_are_worded_and_placed_as_kube_apiserver_v1_37_does() -> None:
+    """Checked against the real server: what all versions share is reported once, under the internal
+    CRD's top-level fields; a default's own errors keep their message."""
+    bad = crd(root(n={"type": "integer", "minimum": 1, "default": 0}),
+              additionalPrinterColumns=[{"name": "X", "type": "time", "jsonPath": "status.x"}])  # fmt: skip
+    assert [str(e) for e in S.validate_crd(bad)] == [
+        "spec.validation.openAPIV3Schema.properties[n].default: Invalid value: 0:  in body should be greater "
+        "than or equal to 1",
+        'spec.additionalPrinterColumns[0].type: Invalid value: "time": must be one of '
+        "boolean,date,integer,number,string",
+        'spec.additionalPrinterColumns[0].JSONPath: Invalid value: "status.x": must be a simple json path '
+        "starting with .",
+    ]
+    two = crd(root(spec={"properties": {}}))
+    two["spec"]["versions"].append({**two["spec"]["versions"][0], "name": "v2", "storage": False})
+    assert [e.field for e in S.validate_crd(two)] == ["spec.validation.openAPIV3Schema.properties[spec].type"]
+    two["spec"]["versions"][1]["schema"] = {"openAPIV3Schema": root()}
+    assert [e.field for e in S.validate_crd(two)] == [
+        "spec.versions[0].schema.openAPIV3Schema.properties[spec].type"
+    ]
+    assert S.validate_crd(crd(root(m={"type": "object", "additionalProperties": False}))) == []
 
 
 def test_schema_of_finds_a_version() -> None:
