@@ -81,12 +81,31 @@ def _del_argv(address: str) -> list[str]:
     return ["ip", "addr", "del", f"{address}/32", "dev", DEVICE]
 
 
+def _show_argv() -> list[str]:
+    return ["ip", "-4", "-o", "addr", "show", "dev", DEVICE]
+
+
+# what iproute2 answers for an address that is already there / not there (older and newer wordings)
+_EXISTS = ("File exists", "Address already assigned")
+_MISSING = ("Cannot assign requested address", "Address not found")
+
+
 def _already_there(result: CommandResult) -> bool:
-    return "File exists" in result.output
+    return any(text in result.output for text in _EXISTS)
 
 
 def _not_there(result: CommandResult) -> bool:
-    return "Cannot assign requested address" in result.output
+    return any(text in result.output for text in _MISSING)
+
+
+def addresses_in(show_output: str) -> set[str]:
+    """The IPv4 addresses in the output of ``ip -4 -o addr show``."""
+    found = set()
+    for line in show_output.splitlines():
+        fields = line.split()
+        if "inet" in fields and fields.index("inet") + 1 < len(fields):
+            found.add(fields[fields.index("inet") + 1].split("/")[0])
+    return found
 
 
 def _read_state(path: Path) -> list[str]:
@@ -141,14 +160,19 @@ class AddressBook:
                     _write_state(self.path, self._mine)
                     log.info("added Pod address %s to %s", address, DEVICE)
                     return address
-                if _already_there(result):
-                    self._refused.add(address)
+                if _already_there(result) or self._present(address):
+                    self._refused.add(address)  # someone else's: never ours, never removed
                     continue
                 raise AddressError(
                     f"cannot add the Pod address: `{' '.join(argv)}` failed with exit code "
                     f"{result.returncode}: {result.output or 'no output'} (the process node needs root "
                     "or CAP_NET_ADMIN to add Pod addresses to lo)"
                 )
+
+    def _present(self, address: str) -> bool:
+        """Whether ``address`` is on ``lo`` (for an ``ip`` whose wording for "exists" is unknown)."""
+        shown = self._run(_show_argv())
+        return shown.returncode == 0 and address in addresses_in(shown.output)
 
     def release(self, address: str) -> None:
         """Remove one address this node added (an address it did not add is left alone)."""

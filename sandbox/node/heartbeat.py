@@ -124,6 +124,25 @@ class NodeHeartbeat:
         self.renew_lease()
         return self
 
+    def wait_schedulable(self, timeout: float) -> bool:
+        """Wait until the Node carries no ``node.kubernetes.io/*`` taint; False if one is left at ``timeout``.
+
+        The API server taints every new Node ``not-ready:NoSchedule`` (TaintNodesByCondition) and the
+        node lifecycle controller lifts it once it sees Ready, so Pods created before that wait in
+        the scheduler's back-off; a node that waits here is schedulable when its start returns."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                node = self.rest.request("GET", self._node_path)
+            except (ApiException, OSError):
+                node = {}
+            taints = (node.get("spec") or {}).get("taints") or []
+            if node and not [t for t in taints if str(t.get("key", "")).startswith("node.kubernetes.io/")]:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+
     def refresh_status(self) -> dict[str, Any]:
         """Patch the Node's status with fresh heartbeats; the Node as written."""
         status = node_status(

@@ -103,7 +103,10 @@ class ProcessNode:
     # -- lifecycle ----------------------------------------------------------------------------------
 
     def start(self, timeout: float = 30.0) -> ProcessNode:
-        """Clean up after an earlier node that died, register, then run the Pods bound to this node."""
+        """Clean up after an earlier node that died, register, then run the Pods bound to this node.
+
+        Returns once the Node is registered and schedulable (the node lifecycle controller lifted the
+        API server's initial ``not-ready`` taint) and the first list of its Pods has arrived."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         leftovers = clean_up(self.workdir, runner=self._address_runner)
         if leftovers.processes or leftovers.addresses:
@@ -114,6 +117,10 @@ class ProcessNode:
         self.addresses.reload()
         self.heartbeat.register().start()
         self._started = True
+        if not self.heartbeat.wait_schedulable(timeout):
+            log.warning(
+                "node %s: still tainted after %gs; Pods wait until the taint is lifted", self.name, timeout
+            )
         self.pods.start()
         if not self.pods.wait_synced(timeout):
             self.stop()
@@ -125,7 +132,8 @@ class ProcessNode:
     def stop(self) -> None:
         """Stop every container process, remove every Pod address, stop watching and renewing.
 
-        The Pods and the Node stay in the API, as they do when a kubelet stops."""
+        The Pods and the Node stay in the API, as they do when a kubelet stops. Idempotent; a node
+        is started once."""
         self._stopping.set()
         self._loop.stop()
         self.pods.stop()

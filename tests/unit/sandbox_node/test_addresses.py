@@ -13,29 +13,42 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.node.addresses import AddressBook, AddressError, CommandResult, next_address, release_addresses
+from sandbox.node.addresses import (
+    AddressBook,
+    AddressError,
+    CommandResult,
+    addresses_in,
+    next_address,
+    release_addresses,
+)
 
 
 class FakeIp:
     """``ip addr add/del`` over an in-memory ``lo``."""
 
-    def __init__(self, present: Sequence[str] = (), refuse: int | None = None) -> None:
+    def __init__(
+        self, present: Sequence[str] = (), refuse: int | None = None, exists_message: str = "File exists"
+    ) -> None:
         self.present = set(present)
         self.refuse = refuse
+        self.exists_message = exists_message
         self.calls: list[list[str]] = []
 
     def __call__(self, argv: Sequence[str]) -> CommandResult:
         self.calls.append(list(argv))
+        if argv[1] == "-4":  # ip -4 -o addr show dev lo
+            lines = [f"1: lo    inet {a}/32 scope global lo\\       valid_lft forever" for a in self.present]
+            return CommandResult(0, "\n".join(lines))
         if self.refuse is not None:
             return CommandResult(self.refuse, "RTNETLINK answers: Operation not permitted")
         address = argv[3].removesuffix("/32")
         if argv[2] == "add":
             if address in self.present:
-                return CommandResult(2, "RTNETLINK answers: File exists")
+                return CommandResult(2, self.exists_message)
             self.present.add(address)
             return CommandResult(0, "")
         if address not in self.present:
-            return CommandResult(2, "RTNETLINK answers: Cannot assign requested address")
+            return CommandResult(2, "Error: ipv4: Address not found.")
         self.present.discard(address)
         return CommandResult(0, "")
 
@@ -58,8 +71,12 @@ def test_acquire_adds_a_32_to_lo_and_records_it(tmp_path: Path) -> None:
     assert ip.present == {second} and book.owned() == {second}
 
 
-def test_an_existing_address_is_skipped_and_never_removed(tmp_path: Path) -> None:
-    ip = FakeIp(present=["198.18.0.2"])  # another sandbox's
+@pytest.mark.parametrize(
+    "exists_message",
+    ["RTNETLINK answers: File exists", "Error: ipv4: Address already assigned.", "some future wording"],
+)
+def test_an_existing_address_is_skipped_and_never_removed(tmp_path: Path, exists_message: str) -> None:
+    ip = FakeIp(present=["198.18.0.2"], exists_message=exists_message)  # another sandbox's
     book = AddressBook(tmp_path, ip)
     assert book.acquire() == "198.18.0.3"
     book.release("198.18.0.2")
@@ -91,3 +108,11 @@ def test_an_address_already_gone_is_forgotten(tmp_path: Path) -> None:
     ip.present.clear()  # removed by hand
     book.release(address)
     assert book.owned() == set()
+
+
+def test_addresses_are_read_from_ip_show_output() -> None:
+    shown = (
+        "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n"
+        "1: lo    inet 198.18.0.6/32 scope global lo\\       valid_lft forever preferred_lft forever\n"
+    )
+    assert addresses_in(shown) == {"127.0.0.1", "198.18.0.6"}
