@@ -11,6 +11,7 @@ Pins:
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.kubernetes.testing import SERVERS
 from sandbox.processes import ProcessRecord, descendants, is_alive
 from sandbox.session import Sandbox, recorded_processes
 from tests.integration.sandbox_up.conftest import deployment, eventually
@@ -34,11 +36,16 @@ def _serinus(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
     )
 
 
+def _is_solo(name: str) -> bool:
+    """A recorded process of the ``solo`` app: ``app:<pod>`` (emulator) or ``app:<ns>/<pod>`` (node)."""
+    return name.startswith("app:") and name.rsplit("/", 1)[-1].removeprefix("app:").startswith("solo-")
+
+
 def _with_app(box: Sandbox) -> dict[str, ProcessRecord]:
     """Run one demo-app replica in ``box``; return every process to account for (recorded + descendants)."""
     box.apply(deployment("solo", "demo/podinfo:1.1.0"))
     eventually(
-        lambda: any(n.startswith("app:solo-") for n in recorded_processes(box.workdir)), "the app recorded"
+        lambda: any(_is_solo(n) for n in recorded_processes(box.workdir)), "the app recorded"
     )
     everything = dict(recorded_processes(box.workdir))
     supervisor = everything["supervisor"]
@@ -78,16 +85,35 @@ def test_two_sandboxes_side_by_side_and_down_leaves_nothing(sandbox: Sandbox, tm
     assert sandbox.kubectl("get", "namespaces").returncode == 0
 
 
-def test_down_after_the_supervisor_was_killed_stops_its_children(tmp_path: Path) -> None:
-    box = Sandbox.up(tmp_path / "killed", rps=0)
+@pytest.mark.parametrize("control_plane", SERVERS)
+def test_down_after_the_supervisor_was_killed_stops_its_children(tmp_path: Path, control_plane: str) -> None:
+    """On the real control plane too: etcd, the Kubernetes components and the node's app processes
+    are stopped by PID, and the Pod addresses the node added to lo are removed."""
+    box = Sandbox.up(tmp_path / "killed", rps=0, control_plane=control_plane)
     everything = _with_app(box)
     supervisor = everything.pop("supervisor")
     os.kill(supervisor.pid, signal.SIGKILL)
     eventually(lambda: not is_alive(supervisor), "the supervisor gone")
     assert any(is_alive(r) for r in everything.values())  # orphans, until down
+    addresses = _pod_addresses(box.workdir)
+    assert (addresses != []) == (control_plane == "kubernetes")
     leftovers = box.down()
-    assert "apiserver" in leftovers and any(n.startswith("app:solo-") for n in leftovers)
+    servers = {"emulator": {"apiserver"},
+               "kubernetes": {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"}}
+    assert servers[control_plane] <= set(leftovers) and any(_is_solo(n) for n in leftovers)
     assert {n: r.pid for n, r in everything.items() if is_alive(r)} == {}
+    on_lo = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True,
+                           check=True).stdout  # fmt: skip
+    assert [a for a in addresses if f" {a}/32 " in on_lo] == []
+    assert _pod_addresses(box.workdir) == []
+
+
+def _pod_addresses(workdir: Path) -> list[str]:
+    """The Pod addresses the sandbox's process node recorded as added to lo (none on the emulator)."""
+    try:
+        return list(json.loads((workdir / "node" / "addresses.json").read_text())["addresses"])
+    except FileNotFoundError:
+        return []
 
 
 def test_a_missing_program_names_the_setup_command(tmp_path: Path) -> None:
