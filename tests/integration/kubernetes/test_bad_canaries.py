@@ -9,6 +9,7 @@ real server checks it with a validator rooted at the status schema: the field pa
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +21,14 @@ from kubernetes.client import CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
 from tests.integration.kubernetes.cluster import ROOT, Servers
-from tests.unit.crds.test_crds import BAD_CANARIES, BAD_TEMPLATES, Mutation, bad_canary, unlocated_errors
+from tests.unit.crds.test_crds import (
+    BAD_CANARIES,
+    BAD_TEMPLATES,
+    CONTROLLER_STATUS,
+    Mutation,
+    bad_canary,
+    unlocated_errors,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +47,8 @@ class Writer:
 
     def write(self, plural: str, obj: dict[str, Any]) -> Answer:
         """Create `obj`; with a ``status``, create it without and then write the status through the
-        status subresource. The answer to the write that was refused, or (201, stored)."""
+        status subresource. The answer to the write that was refused, else (201, created) or, after
+        a status write, (200, stored)."""
         obj = {**obj, "metadata": {**obj["metadata"], "namespace": self.namespace}}
         status = obj.pop("status", None)
         try:
@@ -48,9 +57,10 @@ class Writer:
             )
             if status is not None:
                 stored["status"] = status
-                stored = self.objs.replace_namespaced_custom_object_status(
+                replaced: dict[str, Any] = self.objs.replace_namespaced_custom_object_status(
                     GROUP, VERSION, self.namespace, plural, obj["metadata"]["name"], stored
                 )
+                return 200, replaced
         except ApiException as exc:
             body: dict[str, Any] = yaml.safe_load(exc.body or "{}")
             return int(exc.status), body
@@ -82,6 +92,22 @@ def test_the_table_s_good_base_is_accepted_by_both(writers: tuple[Writer, Writer
     for writer in writers:
         status, stored = writer.write("canaries", _named(bad_canary(lambda _: None), "good-base"))
         assert status == 201, stored
+
+
+def test_the_status_the_controller_writes_is_accepted_and_stored_alike(
+    writers: tuple[Writer, Writer],
+) -> None:
+    """The status of a run (the unit table's sample: conditions, checks, a check without a value)
+    through the status subresource: accepted by both, stored the same (the null value is kept)."""
+    stored = []
+    for writer in writers:
+        canary = _named(bad_canary(lambda _: None), "with-status")
+        canary["status"] = copy.deepcopy(CONTROLLER_STATUS)
+        status, obj = writer.write("canaries", canary)
+        assert status == 200, obj
+        stored.append(obj["status"])
+    assert stored[0] == CONTROLLER_STATUS
+    assert stored[1] == stored[0]
 
 
 @pytest.mark.parametrize("bad", BAD_CANARIES, ids=[bad[0] for bad in BAD_CANARIES])
