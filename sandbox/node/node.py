@@ -89,6 +89,7 @@ class ProcessNode:
         self._loop = PassLoop(f"node-{name}", self.sync_pods, log, period=1.0)
         self._workers: dict[str, PodWorker] = {}  # Pod uid -> worker
         self._skipped: dict[str, str] = {}  # Pod uid -> why it cannot run (logged once)
+        self._finished: set[str] = set()  # Pod uids whose worker is done, while the watch still shows them
         self._lock = threading.RLock()
         self._last_processes: dict[str, list[int]] | None = None
         self._started = False
@@ -189,8 +190,8 @@ class ProcessNode:
             if worker is not None:
                 worker.update(pod)
                 continue
-            if uid in self._skipped:
-                continue
+            if uid in self._skipped or uid in self._finished:
+                continue  # a Pod the node deleted may linger in the cache until the watch says so
             try:
                 plan = plan_pod(pod, self.config)
             except PodSpecError as exc:
@@ -209,7 +210,9 @@ class ProcessNode:
                     worker.vanish()
                 if worker.done.is_set():
                     del self._workers[uid]
+                    self._finished.add(uid)
         self._skipped = {uid: why for uid, why in self._skipped.items() if uid in seen}
+        self._finished &= seen
 
     def _report_processes(self) -> None:
         current = self.processes()
