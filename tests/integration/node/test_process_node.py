@@ -42,7 +42,7 @@ from tests.integration.node.conftest import (
 )
 from tests.polling import eventually
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.real_control_plane]
 
 POD_NET = "198.18."
 STOP_NODE = "stop-test"
