@@ -1,4 +1,4 @@
-// The real control plane, built from its published modules (see sandbox/kubernetes/README.md).
+// The real control plane, built from its published modules by build.py (README: "The real control plane").
 // k8s.io/kubernetes pins its staging modules at v0.0.0; every one is mapped to the same release.
 module serinus.dev/sandbox/kubernetes
 
