@@ -24,7 +24,6 @@ import hmac
 import os
 import socket
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -33,6 +32,8 @@ from typing import Any
 
 import pytest
 
+from sandbox import chart
+from sandbox.cluster.rest import RawApi
 from sandbox.gitserver import free_port
 from sandbox.processes import ProcessRecord, stop_process
 from sandbox.session import Sandbox
@@ -70,31 +71,6 @@ def chart_values(prometheus_url: str, metrics_port: int, cache_dir: Path) -> dic
         "tick": "500ms",
         "logFormat": "text",
     }
-
-
-def resolve_env(container: dict[str, Any], sandbox: Sandbox, pod_name: str) -> dict[str, str]:
-    """The container's ``env`` as the kubelet would set it: literal values, the downward API fields
-    ``metadata.namespace``/``metadata.name``, and ``secretKeyRef`` read from the emulator."""
-    fields = {"metadata.namespace": RELEASE_NS, "metadata.name": pod_name}
-    env: dict[str, str] = {}
-    for var in container.get("env") or []:
-        name = var["name"]
-        if "value" in var:
-            env[name] = str(var["value"])
-            continue
-        source = var.get("valueFrom") or {}
-        if "fieldRef" in source:
-            path = source["fieldRef"]["fieldPath"]
-            assert path in fields, f"env {name}: the test cannot resolve fieldRef {path}"
-            env[name] = fields[path]
-        elif "secretKeyRef" in source:
-            ref = source["secretKeyRef"]
-            secret = sandbox.get("v1", "Secret", ref["name"], RELEASE_NS)
-            assert secret is not None, f"env {name}: no Secret {RELEASE_NS}/{ref['name']}"
-            env[name] = base64.b64decode(secret["data"][ref["key"]]).decode()
-        else:
-            raise AssertionError(f"env {name}: the test cannot resolve {source}")
-    return env
 
 
 @contextlib.contextmanager
@@ -187,13 +163,12 @@ def test_the_chart_s_controller_promotes_a_canary_in_the_sandbox(sandbox: Sandbo
         "metadata": {"name": "serinus-git-webhook", "namespace": RELEASE_NS},
         "data": {"hmac": base64.b64encode(WEBHOOK_SECRET.encode()).decode()},
     })  # fmt: skip
-    env = resolve_env(container, sandbox, pod_name=f"{deployment['metadata']['name']}-0")
+    env = chart.resolve_env(container, RawApi(sandbox.api_client()), RELEASE_NS,
+                            pod_name=f"{deployment['metadata']['name']}-0")  # as the kubelet does
     assert env["POD_NAMESPACE"] == RELEASE_NS
     assert env["SERINUS_GIT_WEBHOOK_SECRET"] == WEBHOOK_SECRET
 
-    binary = Path(sys.executable).parent / container["command"][0]
-    assert binary.is_file(), f"{binary} is missing: the serinus entry point is installed by ./dev setup"
-    argv = [str(binary), *rendered[1:]]
+    argv = chart.controller_command(manifests)
     assert [Path(argv[0]).name, *argv[1:]] == rendered
     print(f"the chart's controller: {argv}")
 
