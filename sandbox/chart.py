@@ -140,7 +140,8 @@ def service_account_kubeconfig(admin: RawApi, admin_kubeconfig: Path, namespace:
         "apiVersion": "v1", "kind": "Config",
         "clusters": [{"name": "sandbox", "cluster": cluster}],
         "users": [{"name": user, "user": {"token": service_account_token(admin, namespace, name)}}],
-        "contexts": [{"name": "sandbox", "context": {"cluster": "sandbox", "user": user, "namespace": namespace}}],
+        "contexts": [{"name": "sandbox",
+                      "context": {"cluster": "sandbox", "user": user, "namespace": namespace}}],
         "current-context": "sandbox",
     }  # fmt: skip
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
