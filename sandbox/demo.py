@@ -207,7 +207,7 @@ class Operator:
             "watchNamespaces": watched, "replicaCount": 1, "leaderElection": {"enabled": False},
             "metrics": {"port": free_port(), "server": self.sandbox.prometheus_url},
             "git": {"cacheDir": str(self.sandbox.workdir / f"{name}-git")},
-            "tick": tick.replace("0.5s", "500ms"), "logFormat": "text", **self.chart_values,
+            "tick": tick, "logFormat": "text", **self.chart_values,
         }  # fmt: skip
         manifests = chart.render(values, namespace=RELEASE_NAMESPACE)
         admin = RawApi(self.sandbox.api_client())
