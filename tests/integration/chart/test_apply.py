@@ -28,6 +28,7 @@ import yaml
 
 from sandbox.apiserver.testing import RunningApiServer
 from sandbox.kubernetes.controlplane import ControlPlane
+from sandbox.kubernetes.testing import SERVERS
 from tests.integration.apiserver.clients import Kubectl
 from tests.integration.chart.kinds import CLUSTER_SCOPED
 from tests.unit.chart.helm import CHART, COMBINATIONS, NAMESPACE, RELEASE, Manifest, render, run_helm
@@ -119,7 +120,7 @@ class Target:
             )
 
 
-@pytest.fixture(params=["emulator", "kubernetes"])
+@pytest.fixture(params=SERVERS)
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     """The real kubectl (.venv/bin/kubectl) pointed at a fresh emulator or at the real control plane."""
     if request.param == "emulator":
@@ -260,6 +261,7 @@ def test_helm_renders_the_install_and_its_notes(target: Target) -> None:
     assert "kubectl wait --for=condition=Promoted" in notes
 
 
+@pytest.mark.real_control_plane
 def test_helm_installs_and_uninstalls_the_chart_on_the_real_control_plane(
     kube_control_plane: ControlPlane, tmp_path: Path
 ) -> None:

@@ -177,6 +177,20 @@ def mesh_crds() -> list[dict[str, Any]]:
     return [corpus_crd(name, version) for name, version in MESH_CRDS.items()]
 
 
+def regrouped(crd: dict[str, Any], group: str) -> dict[str, Any]:
+    """The same definition in another API group (its name follows; the API-approval annotation of a
+    ``*.k8s.io`` group is dropped, as the server refuses it on any other group)."""
+    copied: dict[str, Any] = json.loads(json.dumps(crd))
+    copied["spec"]["group"] = group
+    meta = copied["metadata"]
+    meta["name"] = f"{copied['spec']['names']['plural']}.{group}"
+    annotations = {
+        k: v for k, v in (meta.get("annotations") or {}).items() if k != "api-approved.kubernetes.io"
+    }
+    meta["annotations"] = annotations
+    return copied
+
+
 def served(kubectl: Kubectl, resource: str, namespace: str) -> None:
     """Wait until ``resource`` is listable in ``namespace`` (a new CRD is served a moment later)."""
     eventually(

@@ -30,7 +30,7 @@ from tests.unit.crds.test_crds import (
     unlocated_errors,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.real_control_plane]
 
 GROUP, VERSION = "serinus.dev", "v1alpha1"
 Answer = tuple[int, dict[str, Any]]

@@ -18,7 +18,7 @@ import yaml
 
 from tests.integration.kubernetes.cluster import ROOT, SERINUS_CRDS, Servers, serinus_crds
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.real_control_plane]
 
 CONDITION = {
     "type": "Promoted",

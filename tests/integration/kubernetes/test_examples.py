@@ -6,13 +6,17 @@ by both servers with the same message, so the absence of refusals means somethin
 And the objects Serinus' providers write for each example Canary (HTTPRoute, VirtualService and
 DestinationRules, TrafficSplit, the canary Ingress, the apex Service), written through the production
 router adapter with strict validation against the upstream mesh CRDs of the corpus, are accepted and
-read back carrying the split.
+read back carrying the split. The upstream CRDs are installed in API groups of the module's own
+(``gateway.networking.k8s.io.<token>.serinus.test``; the schemas are the upstream ones, unchanged)
+and deleted after it: other suites install the sandbox's reduced CRDs under the real names on the
+shared server, and each must find its own definition there.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import secrets
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,10 +33,11 @@ from tests.integration.kubernetes.cluster import (
     Servers,
     ensure_crds,
     mesh_crds,
+    regrouped,
     without_status,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.real_control_plane]
 
 CANARIES = [p for p in EXAMPLES if yaml.safe_load(p.read_text())["kind"] == "Canary"]
 
@@ -116,25 +121,33 @@ def test_an_unknown_field_is_refused_by_both_servers_alike(servers: Servers) -> 
 
 class StrictObjects:
     """The `Objects` port over kubectl, so every write is validated strictly (kubectl's default
-    ``fieldValidation=Strict``) and any warning fails the test. Only what routers use is here."""
+    ``fieldValidation=Strict``) and any warning fails the test. Objects of a group in `groups` go to
+    the group it maps to (and come back under their own). Only what routers use is here."""
 
-    def __init__(self, kubectl: Kubectl) -> None:
+    def __init__(self, kubectl: Kubectl, groups: Mapping[str, str]) -> None:
         self.kubectl = kubectl
+        self.groups = dict(groups)
+        self.back = {new: old for old, new in self.groups.items()}
+
+    def _moved(self, obj: Mapping[str, Any], groups: Mapping[str, str]) -> Obj:
+        group, _, version = str(obj.get("apiVersion", "")).rpartition("/")
+        return {**obj, "apiVersion": f"{groups[group]}/{version}"} if group in groups else dict(obj)
 
     def get(self, res: Resource, namespace: str, name: str) -> Obj | None:
-        kind = f"{res.plural}.{res.group}" if res.group else res.plural
+        group = self.groups.get(res.group, res.group)
+        kind = f"{res.plural}.{group}" if group else res.plural
         done = self.kubectl.run("get", f"{kind}/{name}", "-n", namespace, "-o", "json", check=False)
         if done.returncode != 0:
             assert "NotFound" in done.stderr, done.stderr
             return None
-        obj: Obj = json.loads(done.stdout)
-        return obj
+        return self._moved(json.loads(done.stdout), self.back)
 
     def _write(self, verb: str, body: Mapping[str, Any]) -> Obj:
-        done = self.kubectl.run(verb, "-f", "-", "-o", "json", stdin=json.dumps(body))
+        done = self.kubectl.run(
+            verb, "-f", "-", "-o", "json", stdin=json.dumps(self._moved(body, self.groups))
+        )
         assert done.stderr == "", done.stderr
-        obj: Obj = json.loads(done.stdout)
-        return obj
+        return self._moved(json.loads(done.stdout), self.back)
 
     def create(self, res: Resource, namespace: str, body: Mapping[str, Any]) -> Obj:
         assert body["metadata"]["namespace"] == namespace
@@ -154,11 +167,27 @@ class StrictObjects:
         raise AssertionError("routers do not scale")
 
 
+@dataclasses.dataclass
+class Meshes:
+    """The real server with the upstream mesh CRDs in groups of the module's own."""
+
+    servers: Servers
+    groups: dict[str, str]  # upstream group -> the module's group
+
+
 @pytest.fixture(scope="module")
-def meshes(servers: Servers) -> Servers:
-    """The real server with the upstream mesh CRDs (corpus) installed too."""
-    ensure_crds(servers.kube, mesh_crds())
-    return servers
+def meshes(servers: Servers) -> Iterator[Meshes]:
+    """The upstream mesh CRDs (corpus) installed in groups of this module's own, deleted after it."""
+    suffix = f"u{secrets.token_hex(3)}.serinus.test"
+    upstream = mesh_crds()
+    groups = {crd["spec"]["group"]: f"{crd['spec']['group']}.{suffix}" for crd in upstream}
+    moved = [regrouped(crd, groups[crd["spec"]["group"]]) for crd in upstream]
+    ensure_crds(servers.kube, moved)
+    try:
+        yield Meshes(servers, groups)
+    finally:
+        names = [crd["metadata"]["name"] for crd in moved]
+        servers.kube.run("delete", "crd", "--ignore-not-found", "--wait=false", *names)
 
 
 def _source_objects(kubectl: Kubectl, canary: Mapping[str, Any], port: int) -> None:
@@ -181,10 +210,10 @@ def _source_objects(kubectl: Kubectl, canary: Mapping[str, Any], port: int) -> N
 
 @pytest.mark.parametrize("path", CANARIES, ids=[p.name for p in CANARIES])
 def test_the_mesh_objects_written_for_the_example_are_accepted_by_the_upstream_crds(
-    meshes: Servers, path: Path
+    meshes: Meshes, path: Path
 ) -> None:
-    namespace = meshes.namespace("mesh")
-    kube = meshes.kube
+    namespace = meshes.servers.namespace("mesh")
+    kube = meshes.servers.kube
     kube.run("create", "-f", "-", stdin=json.dumps(_in(path, namespace)))
     canary = without_status(kube.json("get", "canary.serinus.dev/podinfo", "-n", namespace))
     provider, analysis = canary["spec"]["provider"], canary["spec"]["analysis"]
@@ -197,7 +226,7 @@ def test_the_mesh_objects_written_for_the_example_are_accepted_by_the_upstream_c
     match = analysis.get("match")
     steps = [Weights(100, 0), Weights(0, 100)] if provider == "kubernetes" or match else [
         Weights(100, 0), Weights(90, 10), Weights(100, 0)]  # fmt: skip
-    objects = StrictObjects(kube)
+    objects = StrictObjects(kube, meshes.groups)
     router = RouterAdapter(objects, get_router(provider))
     for weights in steps:
         assert router.set_weights(target, weights, match) == weights, provider
@@ -230,12 +259,13 @@ INVALID_ROUTES = [
 
 @pytest.mark.parametrize("case", INVALID_ROUTES, ids=[c[1] for c in INVALID_ROUTES])
 def test_the_upstream_crds_refuse_a_bad_route_so_acceptance_means_something(
-    meshes: Servers, case: tuple[str, str, dict[str, Any], str]
+    meshes: Meshes, case: tuple[str, str, dict[str, Any], str]
 ) -> None:
     api_version, kind, spec, error = case
-    namespace = meshes.namespace("badroute")
-    body = {"apiVersion": api_version, "kind": kind, "metadata": {"name": "bad", "namespace": namespace},
-            "spec": spec}  # fmt: skip
-    refused = meshes.kube.run("create", "-f", "-", stdin=json.dumps(body), check=False)
+    group, _, version = api_version.partition("/")
+    namespace = meshes.servers.namespace("badroute")
+    body = {"apiVersion": f"{meshes.groups[group]}/{version}", "kind": kind,
+            "metadata": {"name": "bad", "namespace": namespace}, "spec": spec}  # fmt: skip
+    refused = meshes.servers.kube.run("create", "-f", "-", stdin=json.dumps(body), check=False)
     assert refused.returncode == 1, refused.stdout
     assert "is invalid" in refused.stderr and error in refused.stderr, refused.stderr
