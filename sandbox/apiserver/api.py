@@ -436,10 +436,10 @@ class Api:
         if content_type == JSON_PATCH:
             return patches.json_patch(current, patch)
         if content_type == STRATEGIC:
-            if rt.custom:
+            if rt.custom:  # kube-apiserver's list for custom resources (no strategic merge)
                 raise unsupported_media(
                     "the body of the request was in an unknown format - accepted media types include: "
-                    f"{JSON_PATCH}, {MERGE} (strategic merge patch is not supported for custom resources)"
+                    f"{JSON_PATCH}, {MERGE}, {APPLY}"
                 )
             return patches.strategic_merge(current, patch, service=rt.kind == "Service")
         if content_type == APPLY:
@@ -550,12 +550,12 @@ class Api:
             policy = "Orphan"
         obj = copy.deepcopy(old)
         meta = obj["metadata"]
-        if policy == "Orphan":
-            self.orphan_dependents(meta["uid"])
-        elif policy == "Foreground" and self.has_dependents(meta["uid"]):
+        # as kube-apiserver: the policy becomes a finalizer the garbage collector works off (and removes)
+        gc_finalizer = {"Orphan": "orphan", "Foreground": "foregroundDeletion"}.get(policy or "")
+        if gc_finalizer:
             finalizers = meta.setdefault("finalizers", [])
-            if "foregroundDeletion" not in finalizers:
-                finalizers.append("foregroundDeletion")
+            if gc_finalizer not in finalizers:
+                finalizers.append(gc_finalizer)
         if rt.kind == "Namespace" and not rt.group:
             obj.setdefault("status", {})["phase"] = "Terminating"
         if rt.group == CRD_GROUP and rt.kind == "CustomResourceDefinition":

@@ -21,9 +21,17 @@ CRD_GROUP_PLURAL = ("apiextensions.k8s.io", "customresourcedefinitions")
 Located = tuple[ResourceType, dict[str, Any]]
 
 
-def _foreground(obj: dict[str, Any]) -> bool:
+def _deleting_with(obj: dict[str, Any], finalizer: str) -> bool:
     meta = obj["metadata"]
-    return bool(meta.get("deletionTimestamp")) and "foregroundDeletion" in (meta.get("finalizers") or [])
+    return bool(meta.get("deletionTimestamp")) and finalizer in (meta.get("finalizers") or [])
+
+
+def _foreground(obj: dict[str, Any]) -> bool:
+    return _deleting_with(obj, "foregroundDeletion")
+
+
+def _orphaning(obj: dict[str, Any]) -> bool:
+    return _deleting_with(obj, "orphan")
 
 
 class Controllers:
@@ -42,6 +50,7 @@ class Controllers:
         self._namespaces: set[str] = set()
         self._crds: set[str] = set()
         self._owners: set[str] = set()  # uids in foreground deletion
+        self._orphaning: set[str] = set()  # uids being deleted with propagationPolicy Orphan
 
     async def run(self) -> None:
         """Wake on every store change; never returns until cancelled."""
@@ -82,6 +91,7 @@ class Controllers:
                 objects.append((rt, found))
         self._garbage(objects)
         self._foreground_owners(types)
+        self._orphaning_owners(types)
 
     def _note(self, bucket: tuple[str, str], obj: dict[str, Any], candidates: dict[Any, None]) -> None:
         """Remember what a changed (or, on the first pass, any) object may need."""
@@ -94,6 +104,8 @@ class Controllers:
             self._namespaces.add(meta["name"])
         elif bucket == CRD_GROUP_PLURAL:
             self._crds.add(meta["name"])
+        if _orphaning(obj) and meta.get("uid"):
+            self._orphaning.add(str(meta["uid"]))
         if _foreground(obj) and meta.get("uid"):
             self._owners.add(str(meta["uid"]))
             for dep_bucket, dep in self.api.store.dependents(str(meta["uid"])):
@@ -195,4 +207,21 @@ class Controllers:
             meta = current["metadata"]
             new = copy.deepcopy(current)
             new["metadata"]["finalizers"] = [f for f in meta["finalizers"] if f != "foregroundDeletion"]
+            self._write(rt, new, current)
+
+    def _orphaning_owners(self, types: dict[tuple[str, str], ResourceType]) -> None:
+        """An owner deleted with propagationPolicy Orphan: strip the references to it from its
+        dependents, then drop its `orphan` finalizer."""
+        for uid in sorted(self._orphaning):
+            found = self.api.store.by_uid(uid)
+            self._orphaning.discard(uid)
+            if found is None or not _orphaning(found[1]):
+                continue
+            bucket, current = found
+            rt = types.get(bucket)
+            if rt is None:
+                continue
+            self.api.orphan_dependents(uid)
+            new = copy.deepcopy(current)
+            new["metadata"]["finalizers"] = [f for f in current["metadata"]["finalizers"] if f != "orphan"]
             self._write(rt, new, current)

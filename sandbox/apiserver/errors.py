@@ -67,6 +67,13 @@ def failure_status(
     return body
 
 
+def details(name: str, group: str, kind: str, **extra: Any) -> dict[str, Any]:
+    """`Status.details` as the real server writes it: an empty name or group (the core group) is left
+    out (`omitempty`)."""
+    found: dict[str, Any] = {"name": name, "group": group, "kind": kind}
+    return {key: value for key, value in found.items() if value} | extra
+
+
 def qualified(resource: str, group: str) -> str:
     """`deployments.apps`, or `configmaps` for the core group, as in the server's messages."""
     return f"{resource}.{group}" if group else resource
@@ -77,7 +84,7 @@ def not_found(resource: str, group: str, name: str) -> ApiError:
     return ApiError(
         404,
         f'{qualified(resource, group)} "{name}" not found',
-        details={"name": name, "group": group, "kind": resource},
+        details=details(name, group, resource),
     )
 
 
@@ -87,7 +94,7 @@ def already_exists(resource: str, group: str, name: str) -> ApiError:
         409,
         f'{qualified(resource, group)} "{name}" already exists',
         reason="AlreadyExists",
-        details={"name": name, "group": group, "kind": resource},
+        details=details(name, group, resource),
     )
 
 
@@ -98,7 +105,7 @@ def conflict(resource: str, group: str, name: str) -> ApiError:
         f'Operation cannot be fulfilled on {qualified(resource, group)} "{name}": the object has been '
         "modified; please apply your changes to the latest version and try again",
         reason="Conflict",
-        details={"name": name, "group": group, "kind": resource},
+        details=details(name, group, resource),
     )
 
 
@@ -110,7 +117,7 @@ def invalid(kind: str, group: str, name: str, causes: list[dict[str, str]]) -> A
         422,
         f'{qualified(kind, group)} "{name}" is invalid: {joined}',
         reason="Invalid",
-        details={"name": name, "group": group, "kind": kind, "causes": causes},
+        details=details(name, group, kind, causes=causes),
     )
 
 

@@ -28,9 +28,7 @@ def _pointer(path: str) -> list[str]:
     if path == "":
         return []
     if not path.startswith("/"):
-        raise bad_request(
-            f'the server rejected our request due to an error in our request: invalid JSON pointer "{path}"'
-        )
+        raise _patch_error(f'invalid JSON pointer "{path}"')
     return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
 
 
@@ -47,8 +45,24 @@ def _container(doc: Any, parts: list[str], path: str) -> Any:
 
 
 def _patch_error(message: str) -> ApiError:
-    # The real server answers an inapplicable JSON patch with 422 (and a failed `test` too).
-    return ApiError(422, message, reason="Invalid")
+    """The real server answers an inapplicable JSON patch (a failed `test` too) with a 422 that does not
+    say why (NewGenericServerResponse); `message` is what the emulator knows, kept on the exception."""
+    error = ApiError(
+        422,
+        "the server rejected our request due to an error in our request",
+        body={
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": "the server rejected our request due to an error in our request",
+            "reason": "Invalid",
+            "details": {},
+            "code": 422,
+        },
+    )
+    error.add_note(message)
+    return error
 
 
 def _get(doc: Any, path: str) -> Any:
@@ -81,9 +95,7 @@ def _add(doc: Any, path: str, value: Any, replace: bool = False) -> Any:
         return value
     parent = _container(doc, parts, path)
     last = parts[-1]
-    if isinstance(parent, dict):
-        if replace and last not in parent:
-            raise _patch_error(f"replace operation does not apply: doc is missing key: {path}: missing value")
+    if isinstance(parent, dict):  # replacing a missing key adds it (json-patch v5, as kube-apiserver)
         parent[last] = value
     elif isinstance(parent, list):
         if last == "-" and not replace:
@@ -103,11 +115,17 @@ def _add(doc: Any, path: str, value: Any, replace: bool = False) -> Any:
 def json_patch(doc: Any, operations: Any) -> Any:
     """Apply RFC 6902 operations; a failed `test` or a missing path answers 422."""
     if not isinstance(operations, list):
-        raise bad_request("json patch must be a JSON array of operations")
+        go = {dict: "object", str: "string", bool: "bool", int: "number", float: "number"}.get(
+            type(operations)
+        )
+        raise bad_request(
+            f"error decoding patch: json: cannot unmarshal {go or 'value'} into Go value of type "
+            "[]handlers.jsonPatchOp"
+        )
     doc = copy.deepcopy(doc)
     for op in operations:
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
-            raise bad_request(f"invalid JSON patch operation: {op!r}")
+            raise _patch_error(f"invalid JSON patch operation: {op!r}")
         kind, path = op["op"], op["path"]
         if kind == "add":
             doc = _add(doc, path, copy.deepcopy(op.get("value")))
@@ -124,7 +142,7 @@ def json_patch(doc: Any, operations: Any) -> Any:
             if _get(doc, path) != op.get("value"):
                 raise _patch_error(f"testing value {path} failed: test failed")
         else:
-            raise bad_request(f"Unexpected kind: {kind}")
+            raise _patch_error(f"Unexpected kind: {kind}")
     return doc
 
 
@@ -202,7 +220,9 @@ def _smp_map(original: dict[str, Any], patch: dict[str, Any], service: bool) -> 
             result[key] = copy.deepcopy(value)
     for field, order in orders.items():
         if isinstance(result.get(field), list):
-            result[field] = _reorder(field, result[field], order, service)
+            before = original.get(field)
+            server = before if isinstance(before, list) else []
+            result[field] = _normalize_order(result[field], order, server, _ident(_key_for(field, service)))
     if isinstance(retain, list):
         result = {k: v for k, v in result.items() if k in retain}
     return result
@@ -212,13 +232,16 @@ def _smp_list(field: str, original: list[Any], patch: list[Any], service: bool) 
     if any(isinstance(x, dict) and x.get("$patch") == "replace" for x in patch):
         return [copy.deepcopy(x) for x in patch if not (isinstance(x, dict) and "$patch" in x)]
     if field in MERGE_SETS:
-        out = list(original)
-        out.extend(x for x in patch if x not in out)
-        return out
+        merged: list[Any] = []
+        for item in [*original, *patch]:
+            if item not in merged:
+                merged.append(item)
+        return _normalize_order(merged, patch, original, lambda x: x)
     key = _key_for(field, service)
     if key is None or not all(isinstance(x, dict) for x in patch):
         return copy.deepcopy(patch)
     result = copy.deepcopy(original)
+    kept: list[Any] = []  # the patch without its `$patch: delete` items: the order it asks for
     for item in patch:
         ident = item.get(key)
         index = next((i for i, x in enumerate(result) if isinstance(x, dict) and x.get(key) == ident), None)
@@ -226,23 +249,49 @@ def _smp_list(field: str, original: list[Any], patch: list[Any], service: bool) 
             if index is not None:
                 result.pop(index)
             continue
+        kept.append(item)
         if index is None:
             result.append({k: copy.deepcopy(v) for k, v in item.items() if k != "$patch"})
         else:
             merged = _smp_map(result[index], item, service)
             result[index] = merged
-    return result
+    return _normalize_order(result, kept, original, _ident(key))
 
 
-def _reorder(field: str, items: list[Any], order: list[Any], service: bool) -> list[Any]:
-    key = _key_for(field, service)
-
+def _ident(key: str | None) -> Any:
     def ident(x: Any) -> Any:
         return x.get(key) if key and isinstance(x, dict) else x
 
+    return ident
+
+
+def _normalize_order(merged: list[Any], order: list[Any], original: list[Any], ident: Any) -> list[Any]:
+    """The order kube-apiserver gives a merged list (strategicpatch's normalizeElementOrder): the items
+    named in `order` (the patch, or its `$setElementOrder`) in that order, merged with the items only
+    the server had in their `original` order; where an item of the patch is new to the server, the
+    patch's item goes first."""
     wanted = [ident(o) for o in order]
-    ranked = sorted(
-        range(len(items)),
-        key=lambda i: (wanted.index(ident(items[i])) if ident(items[i]) in wanted else len(wanted), i),
+    server = [ident(o) for o in original]
+    from_patch = sorted((x for x in merged if ident(x) in wanted), key=lambda x: wanted.index(ident(x)))
+    server_only = sorted(
+        (x for x in merged if ident(x) not in wanted),
+        key=lambda x: server.index(ident(x)) if ident(x) in server else len(server),
     )
-    return [items[i] for i in ranked]
+    out: list[Any] = []
+    i = j = 0
+    while i < len(server_only) or j < len(from_patch):
+        if j >= len(from_patch):
+            out.append(server_only[i])
+            i += 1
+        elif i >= len(server_only):
+            out.append(from_patch[j])
+            j += 1
+        else:
+            left, right = ident(server_only[i]), ident(from_patch[j])
+            if left in server and right in server and server.index(left) < server.index(right):
+                out.append(server_only[i])
+                i += 1
+            else:
+                out.append(from_patch[j])
+                j += 1
+    return out

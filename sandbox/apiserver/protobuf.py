@@ -46,6 +46,11 @@ class UnsupportedProtobuf(ValueError):
     """A protobuf body the emulator cannot read; the message says what and why (answer 415)."""
 
 
+class NotProtobuf(UnsupportedProtobuf):
+    """A body sent as protobuf that does not start with the magic prefix: the real server answers 400
+    BadRequest (its decoder's error), not 415."""
+
+
 def is_protobuf(content_type: str) -> bool:
     """Whether a Content-Type header names the Kubernetes protobuf encoding (parameters ignored)."""
     return content_type.split(";", 1)[0].strip().lower() == PROTOBUF_MEDIA_TYPE
@@ -1078,7 +1083,7 @@ def decode_body(body: bytes) -> dict[str, Any]:
     `KINDS`, a field the tables do not know holding a value, or malformed bytes (with the offset).
     """
     if not body.startswith(MAGIC):
-        raise UnsupportedProtobuf(
+        raise NotProtobuf(
             f"protobuf body does not start with the Kubernetes magic prefix b'k8s\\x00' (starts {body[:4]!r})"
         )
     api_version = kind = content_encoding = content_type = ""

@@ -49,6 +49,16 @@ class Target:
     watch_path: bool  # the legacy /watch/ prefix
 
 
+def _summary(data: bytes, limit: int = 30) -> str:
+    """The start of a body the server could not decode, as kube-apiserver's summarizeData shows it."""
+    if not data:
+        return "<empty>"
+    if data[:1] == b"{":
+        text = data.decode(errors="replace")
+        return text[:limit] + " ..." if len(data) > limit else text
+    return data[:limit].hex() + " ..." if len(data) > limit else data.hex()
+
+
 def _truthy(value: str | None) -> bool:
     return value is not None and value.lower() in ("1", "true", "")
 
@@ -227,7 +237,9 @@ class ApiServer:
         q = request.query
         watch = target.watch_path or ("watch" in q and _truthy(q.get("watch")))
         verb = self._verb(request.method, target, watch)
-        scope = "resource" if target.name else ("namespace" if target.namespace else "cluster")
+        # kube-apiserver's metrics.CleanScope: a create counts as "resource" scope, as a named request
+        named = target.name or verb == "create"
+        scope = "resource" if named else ("namespace" if target.namespace else "cluster")
         code = 500
         try:
             response = await self._serve(request, target, verb)
@@ -237,8 +249,9 @@ class ApiServer:
             code = err.code
             raise
         finally:
-            self.requests.count(verb, group, version, target.rt.plural, subresource=target.subresource,
-                                scope=scope, code=code)
+            self.requests.count(
+                verb, group, version, target.rt.plural, subresource=target.subresource, scope=scope, code=code
+            )
 
     async def _serve(self, request: web.Request, target: Target, verb: str) -> web.StreamResponse:
         q = request.query
@@ -275,12 +288,12 @@ class ApiServer:
                     f"({request.method} {request.path})",
                     reason="MethodNotAllowed",
                 )
-            body = await self._body(request)
+            body = await self._body(request, rt.kind)
             return self._answer(request, rt, api.create(rt, ns, body, dry_run, strict), status=201)
         assert name is not None or verb == "deletecollection"
         if verb == "update":
             assert name is not None
-            body = await self._body(request)
+            body = await self._body(request, rt.kind)
             if sub == "scale":
                 return web.json_response(api.update_scale(rt, ns, name, body))
             return self._answer(
@@ -301,12 +314,11 @@ class ApiServer:
             ctype = self._content_type(request)
             if ctype == APPLY:
                 api.apply_patch(rt, {}, APPLY, None)  # raises the 415 explaining the limitation
-            if ctype not in PATCH_TYPES:
-                raise unsupported_media(
-                    f'the body of the request was in an unknown format "{ctype}" - accepted media types '
-                    f"include: {', '.join(PATCH_TYPES)}"
-                )
-            body = await self._body(request, as_json=True)
+            if ctype not in PATCH_TYPES and rt.custom:
+                api.apply_patch(rt, {}, STRATEGIC, None)  # raises the 415 listing what custom resources take
+            if ctype not in PATCH_TYPES:  # refused by the route itself (go-restful), as kube-apiserver does
+                raise unsupported_media("415: Unsupported Media Type")
+            body = await self._body(request, rt.kind, as_json=True)
             if sub == "scale":
                 return web.json_response(api.update_scale(rt, ns, name, body, ctype))
             return self._answer(
@@ -325,10 +337,10 @@ class ApiServer:
             )
         if verb == "delete":
             assert name is not None
-            options = self._delete_options(q, await self._body(request))
+            options = self._delete_options(q, await self._body(request, "DeleteOptions"))
             return self._answer(request, rt, api.delete(rt, ns, name, options, dry_run))
         if verb == "deletecollection":
-            options = self._delete_options(q, await self._body(request))
+            options = self._delete_options(q, await self._body(request, "DeleteOptions"))
             result = api.delete_collection(rt, ns, q.get("labelSelector"), q.get("fieldSelector"), options)
             return self._answer(request, rt, result, listing=True)
         raise ApiError(
@@ -358,7 +370,7 @@ class ApiServer:
         raw = request.headers.get("Content-Type", "")
         return raw.split(";", 1)[0].strip().lower()
 
-    async def _body(self, request: web.Request, as_json: bool = False) -> Any:
+    async def _body(self, request: web.Request, kind: str, as_json: bool = False) -> Any:
         raw = await request.read()
         if not raw:
             return None
@@ -381,11 +393,15 @@ class ApiServer:
                 )
             try:
                 return protobuf.decode_body(raw)
+            except protobuf.NotProtobuf as err:
+                raise bad_request(  # as kube-apiserver's transformDecodeError words it
+                    f"the object provided is unrecognized (must be of type {kind}): provided data does not "
+                    f"appear to be a protobuf message, expected prefix [107 56 115 0] ({_summary(raw)})"
+                ) from err
             except protobuf.UnsupportedProtobuf as err:
                 raise unsupported_media(str(err)) from err
         raise unsupported_media(
-            f'the body of the request was in an unknown format "{ctype}" - accepted media types include: '
-            f"{READABLE}"
+            f"the body of the request was in an unknown format - accepted media types include: {READABLE}"
         )
 
     # --- answers ---------------------------------------------------------------------------
@@ -464,6 +480,11 @@ class ApiServer:
         initial: list[dict[str, Any]] = []
         # WatchList (kubectl wait, informers): initial state, then a bookmark marking its end.
         send_initial = "sendInitialEvents" in q and _truthy(q.get("sendInitialEvents"))
+        end_mark = send_initial
+        if "sendInitialEvents" not in q and not q.get("resourceVersionMatch") and rv_text in ("", "0"):
+            # kube-apiserver (WatchList on) defaults such a watch to sendInitialEvents=true: the same
+            # initial ADDEDs, then the bookmark if the client takes bookmarks
+            end_mark = bookmarks
         if send_initial:
             rv = 0
         if not rv:
@@ -479,7 +500,7 @@ class ApiServer:
         try:
             for obj in initial:
                 await send("ADDED", obj)
-            if send_initial:
+            if end_mark:
                 await send(
                     "BOOKMARK",
                     {

@@ -42,6 +42,10 @@ class RunningApiServer:
         """Retain only `events` watch events: older resourceVersions then answer 410 Gone."""
         self.call(lambda: self.server.store.set_history_limit(events))
 
+    def set_bookmark_interval(self, seconds: float) -> None:
+        """Send a BOOKMARK on watches that allow them every `seconds` (kube-apiserver: about a minute)."""
+        self.call(lambda: setattr(self.server, "bookmark_interval", seconds))
+
     @property
     def resource_version(self) -> int:
         """The current global resourceVersion."""
