@@ -1,9 +1,10 @@
-"""A small kopf operator used to prove kopf runs unchanged against the API emulator.
+"""A small kopf operator used to prove kopf runs unchanged against the API emulator and the real
+kube-apiserver.
 
 Widgets (test.serinus.dev/v1) get a status on creation and on spec.size updates, a timer counts
 ticks in status, and deletion (behind kopf's finalizer) leaves a ConfigMap as evidence. The
 kubeconfig comes from $SERINUS_TEST_KUBECONFIG (read by the login handler below, so it works in a
-subprocess and in-process with KopfRunner alike)."""
+subprocess and in-process with KopfRunner alike): its server, token, CA and context namespace."""
 
 from __future__ import annotations
 
@@ -33,13 +34,15 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 @kopf.on.login()
 def login(**_: Any) -> kopf.ConnectionInfo:
-    """Connect with the server and token of the test kubeconfig."""
+    """Connect with the server, token and CA of the test kubeconfig."""
     with open(_kubeconfig()) as handle:
         config = yaml.safe_load(handle)
+    cluster = config["clusters"][0]["cluster"]
     return kopf.ConnectionInfo(
-        server=config["clusters"][0]["cluster"]["server"],
+        server=cluster["server"],
         token=config["users"][0]["user"]["token"],
-        default_namespace="default",
+        ca_path=cluster.get("certificate-authority"),
+        default_namespace=config["contexts"][0]["context"].get("namespace", "default"),
     )
 
 
@@ -71,5 +74,5 @@ def deleted(name: str, namespace: str | None, **_: Any) -> None:
     with load(config_file=_kubeconfig()) as api:
         core: Any = kubernetes.client.CoreV1Api(api)
         core.create_namespaced_config_map(
-            namespace or "default", {"metadata": {"name": f"deleted-{name}"}, "data": {"widget": name}}
+            namespace, {"metadata": {"name": f"deleted-{name}"}, "data": {"widget": name}}
         )

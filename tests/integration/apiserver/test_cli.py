@@ -1,5 +1,5 @@
 """`python -m sandbox.apiserver` serves the API on the given port, writes a kubeconfig that kubectl
-uses as-is, and stops cleanly on SIGTERM."""
+uses as-is, and stops cleanly on SIGTERM. Emulator-only: it tests the emulator's own command."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.integration.apiserver.clients import ROOT, Kubectl
+from tests.integration.apiserver.clients import ROOT, Kubectl, Server, emulator_only
 
 
 def _free_port() -> int:
@@ -18,7 +18,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
+@emulator_only("it starts the emulator's own command, `python -m sandbox.apiserver`")
+def test_cli_serves_until_sigterm(server: Server, tmp_path: Path) -> None:
     """The CLI prints its URL once listening, kubectl works through the written kubeconfig, and
     SIGTERM ends the process with exit code 0."""
     port = _free_port()

@@ -1,6 +1,6 @@
 """Fault injection of the API emulator: every fault is off by default and takes effect when
 switched on through the fixture's Python API (latency, 409/429/500 on a share of requests,
-dropped watches)."""
+dropped watches). Emulator-only: the real kube-apiserver has no fault switchboard."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ from kubernetes.client import CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
 from sandbox.apiserver.testing import RunningApiServer
+from tests.integration.apiserver.clients import Server, emulator_only
 
 NS = "default"
 Watch: Any = kubernetes.watch.Watch  # untyped in the client
+pytestmark = emulator_only("fault injection (apiserver.faults) is the emulator's own switchboard")
 
 
 def _cm(name: str) -> dict[str, object]:
@@ -79,7 +81,7 @@ def test_errors_are_off_by_default_and_hit_matching_requests(
     core.create_namespaced_config_map(NS, _cm("after"))
 
 
-def test_fault_arguments_are_checked(apiserver: RunningApiServer) -> None:
+def test_fault_arguments_are_checked(server: Server, apiserver: RunningApiServer) -> None:
     """Bad fault settings fail loudly instead of silently doing nothing."""
     with pytest.raises(ValueError, match="unsupported fault status"):
         apiserver.faults.errors(status=418)

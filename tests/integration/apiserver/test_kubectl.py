@@ -1,5 +1,6 @@
 """Conformance of the API emulator as seen by the real kubectl binary (1.37): each test names the
-Kubernetes behaviour it pins."""
+Kubernetes behaviour it pins, and runs on the emulator and on the real kube-apiserver (the `server`
+fixture; kubectl works in the test's namespace, the kubeconfig's context namespace)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import base64
 import json
 import time
 
-from tests.integration.apiserver.clients import GROUP, WIDGET_CRD, Kubectl, widget
+from tests.integration.apiserver.clients import GROUP, WIDGET_CRD, Kubectl, Server, widget
 
 DEPLOYMENT = """
 apiVersion: apps/v1
@@ -108,8 +109,9 @@ def test_get_filters_by_label_selectors(kubectl: Kubectl) -> None:
     ]:
         kubectl.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels}})
 
-    def names(selector: str) -> list[str]:
-        return kubectl.run("get", "cm", "-l", selector, "-o", "name").stdout.split()
+    def names(selector: str) -> list[str]:  # of these four (the real server adds kube-root-ca.crt)
+        found = kubectl.run("get", "cm", "-l", selector, "-o", "name").stdout.split()
+        return [n for n in found if n in {"configmap/a", "configmap/b", "configmap/c", "configmap/d"}]
 
     assert names("app=web") == ["configmap/a", "configmap/b"]
     assert names("app!=web") == ["configmap/c", "configmap/d"]
@@ -120,8 +122,9 @@ def test_get_filters_by_label_selectors(kubectl: Kubectl) -> None:
 
 
 def test_patch_merge_json_and_strategic(kubectl: Kubectl) -> None:
-    """kubectl patch: strategic merge merges containers by name and ports by containerPort; merge
-    patch replaces lists; JSON patch applies ops and a failing `test` op is refused (422)."""
+    """kubectl patch: strategic merge merges containers by name and ports by containerPort (the
+    patch's items first where they are new to the server); merge patch replaces lists; JSON patch
+    applies ops and a failing `test` op is refused (422)."""
     kubectl.apply(_deployment("app:1"))
     sidecar = {
         "spec": {
@@ -137,9 +140,9 @@ def test_patch_merge_json_and_strategic(kubectl: Kubectl) -> None:
     }
     kubectl.run("patch", "deploy", "web", "-p", json.dumps(sidecar))
     containers = kubectl.json("get", "deploy", "web")["spec"]["template"]["spec"]["containers"]
-    assert [c["name"] for c in containers] == ["web", "proxy"]
-    assert containers[0]["image"] == "app:1"
-    assert [p["containerPort"] for p in containers[0]["ports"]] == [8080, 9090]
+    assert [c["name"] for c in containers] == ["proxy", "web"]
+    assert containers[1]["image"] == "app:1"
+    assert [p["containerPort"] for p in containers[1]["ports"]] == [9090, 8080]
 
     kubectl.run(
         "patch",
@@ -184,7 +187,9 @@ def test_patch_merge_json_and_strategic(kubectl: Kubectl) -> None:
         check=False,
     )
     assert failed.returncode != 0
-    assert "test failed" in failed.stderr
+    assert "The request is invalid: the server rejected our request due to an error in our request" in (
+        failed.stderr
+    )
     assert kubectl.json("get", "deploy", "web")["spec"]["replicas"] == 1
 
 
@@ -251,11 +256,12 @@ def test_wait_for_condition(kubectl: Kubectl) -> None:
 def test_get_watch_streams_changes(kubectl: Kubectl) -> None:
     """`kubectl get -w` lists, then watches from the list's resourceVersion and prints each change."""
     kubectl.run("create", "configmap", "first")
+    listed = kubectl.run("get", "cm", "-o", "name").stdout.split()  # the real server adds kube-root-ca.crt
     watcher = kubectl.popen("get", "cm", "-w", "--no-headers")
     try:
         assert watcher.stdout is not None
-        first = watcher.stdout.readline()
-        assert first.split()[0] == "first"
+        initial = [watcher.stdout.readline().split()[0] for _ in listed]
+        assert initial[0] == "first" and [f"configmap/{n}" for n in initial] == listed
         kubectl.run("create", "configmap", "second")
         second = watcher.stdout.readline()
         assert second.split()[0] == "second"
@@ -264,15 +270,16 @@ def test_get_watch_streams_changes(kubectl: Kubectl) -> None:
         watcher.communicate()
 
 
-def test_create_commands_send_protobuf(kubectl: Kubectl) -> None:
+def test_create_commands_send_protobuf(server: Server, kubectl: Kubectl) -> None:
     """`kubectl create namespace|configmap|secret` and `kubectl scale` send protobuf bodies
     (kubectl 1.32+); the server decodes them; Secret stringData becomes base64 data."""
-    kubectl.run("create", "namespace", "team-a")
-    assert kubectl.json("get", "ns", "team-a")["status"]["phase"] == "Active"
-    kubectl.run("-n", "team-a", "create", "configmap", "cfg", "--from-literal=k=v")
-    assert kubectl.json("-n", "team-a", "get", "cm", "cfg")["data"] == {"k": "v"}
-    kubectl.run("-n", "team-a", "create", "secret", "generic", "creds", "--from-literal=token=s3cret")
-    secret = kubectl.json("-n", "team-a", "get", "secret", "creds")
+    team = server.new_namespace("team-a")
+    kubectl.run("create", "namespace", team)
+    assert kubectl.json("get", "ns", team)["status"]["phase"] == "Active"
+    kubectl.run("-n", team, "create", "configmap", "cfg", "--from-literal=k=v")
+    assert kubectl.json("-n", team, "get", "cm", "cfg")["data"] == {"k": "v"}
+    kubectl.run("-n", team, "create", "secret", "generic", "creds", "--from-literal=token=s3cret")
+    secret = kubectl.json("-n", team, "get", "secret", "creds")
     assert base64.b64decode(secret["data"]["token"]) == b"s3cret"
     assert secret["type"] == "Opaque"
     kubectl.apply(_deployment("app:1"))
@@ -281,13 +288,14 @@ def test_create_commands_send_protobuf(kubectl: Kubectl) -> None:
     assert got["spec"]["replicas"] == 5 and got["metadata"]["generation"] == 2
 
 
-def test_delete_namespace_removes_its_contents(kubectl: Kubectl) -> None:
+def test_delete_namespace_removes_its_contents(server: Server, kubectl: Kubectl) -> None:
     """Deleting a namespace marks it Terminating, deletes everything in it, then removes it."""
-    kubectl.run("create", "namespace", "doomed")
-    kubectl.run("-n", "doomed", "create", "configmap", "inside")
-    kubectl.run("delete", "namespace", "doomed", "--timeout=20s")
-    assert kubectl.run("get", "ns", "doomed", check=False).returncode == 1
-    assert kubectl.run("-n", "doomed", "get", "cm", "inside", check=False).returncode == 1
+    doomed = server.new_namespace("doomed")
+    kubectl.run("create", "namespace", doomed)
+    kubectl.run("-n", doomed, "create", "configmap", "inside")
+    kubectl.run("delete", "namespace", doomed, "--timeout=30s")
+    assert kubectl.run("get", "ns", doomed, check=False).returncode == 1
+    assert kubectl.run("-n", doomed, "get", "cm", "inside", check=False).returncode == 1
 
 
 def test_apply_updates_custom_objects_and_crds(kubectl: Kubectl) -> None:
