@@ -310,7 +310,9 @@ Mutation = Callable[[dict[str, Any]], None]
 
 
 def put(path: str, value: Any) -> Mutation:
-    """Set a dotted path (list indexes as numbers) in the Canary."""
+    """Set a dotted path (list indexes as numbers) in the Canary, to a copy of ``value``: a later
+    mutation of the Canary must never reach the table's own values (another case, run later or by
+    another module, would see it)."""
 
     def mutate(obj: dict[str, Any]) -> None:
         *parents, last = path.split(".")
@@ -318,9 +320,9 @@ def put(path: str, value: Any) -> Mutation:
         for part in parents:
             node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
         if isinstance(node, list):
-            node[int(last)] = value
+            node[int(last)] = copy.deepcopy(value)
         else:
-            node[last] = value
+            node[last] = copy.deepcopy(value)
 
     return mutate
 
