@@ -269,8 +269,13 @@ def release_namespace(api: kubernetes.client.ApiClient) -> None:
             objs.patch_namespaced_custom_object("serinus.dev", "v1alpha1", NS, "canaries", name,
                                                 {"metadata": {"finalizers": None}})
     core: Any = CoreV1Api(api)
-    # Pods deleted at once (the node stops their processes when it sees it) and the namespace with
-    # them: the namespace controller then has nothing to wait for.
+    apps: Any = AppsV1Api(api)
+    # The workloads first, then their Pods at once (the node stops the processes when it sees it), so
+    # that no ReplicaSet makes new ones and the namespace controller has nothing left to wait for.
+    workloads = (apps.delete_collection_namespaced_deployment, apps.delete_collection_namespaced_replica_set)
+    for delete in workloads:
+        with contextlib.suppress(ApiException):
+            delete(NS)
     with contextlib.suppress(ApiException):
         core.delete_collection_namespaced_pod(NS, grace_period_seconds=0)
     with contextlib.suppress(ApiException):
