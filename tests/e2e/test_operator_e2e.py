@@ -1,5 +1,8 @@
-"""The operator end to end in the sandbox: ``serinus run`` (unchanged) against the API emulator, the real
-Envoy carrying the traffic, the real Prometheus scraping it, the real ``git daemon`` holding the fleet.
+"""The operator end to end in the sandbox on the real control plane: ``serinus run`` (unchanged, run as
+the Helm chart runs it, as the chart's ServiceAccount under real RBAC) against kube-apiserver, its
+Deployments run by kube-controller-manager and the process node, the real Envoy fed from the real
+EndpointSlices carrying the traffic, the real Prometheus scraping it, the real ``git daemon`` holding
+the fleet. (On the emulator the sandbox is covered by the demo, ``test_demo.py``, and ``sandbox_up``.)
 
 Each test has its own namespace, app, Host and manifest in the fleet repository, and sends its own
 traffic to its Host (:mod:`tests.e2e.operator_support`); the healthy and unhealthy runs share one
@@ -21,7 +24,6 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.kubernetes.testing import SERVERS
 from sandbox.processes import is_alive, stop_process
 from sandbox.session import Sandbox
 from tests.e2e.operator_support import (
@@ -36,7 +38,7 @@ from tests.e2e.operator_support import (
 )
 from tests.polling import eventually
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.real_control_plane]
 
 GOOD_NS, BAD_NS, BLIND_NS = "e2e-good", "e2e-bad", "e2e-blind"
 STEP, MAX = 20, 60
@@ -58,11 +60,11 @@ class Stage:
     operator: OperatorProcess
 
 
-@pytest.fixture(scope="module", params=SERVERS)
-def stage(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
-    """A sandbox per control plane; on the real one the operator runs as the chart's ServiceAccount."""
+@pytest.fixture(scope="module")
+def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
+    """A sandbox on the real control plane; the operator runs as the chart's ServiceAccount."""
     sandbox = Sandbox.up(tmp_path_factory.mktemp("operator-e2e"), rps=0,  # no traffic to the demo host
-                         control_plane=str(request.param))  # fmt: skip
+                         control_plane="kubernetes")  # fmt: skip
     gate = WeightGate(sandbox).start()
     operator = OperatorProcess(sandbox, [GOOD_NS, BAD_NS])
     try:
@@ -211,10 +213,7 @@ def test_unhealthy_canary_is_rolled_back_after_threshold_failures_and_reverted_i
           f"FAIL values {[round(c['value'], 2) for c in fails]}; revert {sha[:10]}")  # fmt: skip
 
 
-@pytest.mark.parametrize("control_plane", SERVERS)
-def test_prometheus_stopped_mid_run_holds_the_weight_pauses_and_reverts_nothing(
-    tmp_path: Path, control_plane: str
-) -> None:
+def test_prometheus_stopped_mid_run_holds_the_weight_pauses_and_reverts_nothing(tmp_path: Path) -> None:
     """With its own sandbox: a healthy run reaches its first step (20%) and, held there by the gate,
     passes a check; then the sandbox's Prometheus process is stopped (by the PID the sandbox
     recorded). Every later check is ERROR, none FAIL: the weight stays at 20 until ``inconclusiveLimit``
@@ -223,7 +222,7 @@ def test_prometheus_stopped_mid_run_holds_the_weight_pauses_and_reverts_nothing(
     no revert: Git still declares 1.1.0, ``main`` is still the release commit, no revert commit,
     nothing quarantined; the primary keeps 1.0.0."""
     begun = time.monotonic()
-    sandbox = Sandbox.up(tmp_path / "sandbox", rps=0, control_plane=control_plane)
+    sandbox = Sandbox.up(tmp_path / "sandbox", rps=0, control_plane="kubernetes")
     gate = WeightGate(sandbox).start()
     operator = OperatorProcess(sandbox, [BLIND_NS])
     try:

@@ -33,7 +33,7 @@ from kubernetes.client.exceptions import ApiException
 from sandbox.apiserver.testing import RunningApiServer
 from sandbox.gitserver import GitDaemon, commit_files, free_port, read_file, seed_fleet_repo
 from sandbox.kubernetes import ControlPlane
-from sandbox.kubernetes.testing import SERVERS
+from sandbox.kubernetes.testing import SERVERS, namespace_gone, release_namespace
 from sandbox.prometheus import PrometheusServer
 from tests.integration.operator.counting_proxy import CountingProxy
 from tests.polling import eventually
@@ -234,14 +234,14 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
     request.getfixturevalue("process_node")
     api = kubernetes.config.new_client_from_config(config_file=str(plane.kubeconfig))  # type: ignore[no-untyped-call]
     core: Any = CoreV1Api(api)
-    eventually(lambda: _gone(core), f"namespace {NS} of the previous test to be gone", timeout=90)
+    eventually(lambda: namespace_gone(api, NS), f"namespace {NS} of the previous test to be gone", timeout=90)
     install(api)
     eventually(lambda: _exists(lambda: core.read_namespaced_service_account("default", NS)),
                f"the default ServiceAccount of {NS}", timeout=30)
     try:
         yield Cluster(plane, api, kind="kubernetes")
     finally:
-        release_namespace(api)
+        release_namespace(api, NS)
         api.close()
 
 
@@ -253,33 +253,6 @@ def _exists(read: Callable[[], object]) -> bool:
             return False
         raise
     return True
-
-
-def _gone(core: Any) -> bool:
-    return not _exists(lambda: core.read_namespace(NS))
-
-
-def release_namespace(api: kubernetes.client.ApiClient) -> None:
-    """Delete the test's namespace on the shared server; Canaries first lose the finalizer that a
-    stopped operator would never remove."""
-    objs: Any = CustomObjectsApi(api)
-    for canary in objs.list_namespaced_custom_object("serinus.dev", "v1alpha1", NS, "canaries")["items"]:
-        with contextlib.suppress(ApiException):
-            name = canary["metadata"]["name"]
-            objs.patch_namespaced_custom_object("serinus.dev", "v1alpha1", NS, "canaries", name,
-                                                {"metadata": {"finalizers": None}})
-    core: Any = CoreV1Api(api)
-    apps: Any = AppsV1Api(api)
-    # The workloads first, then their Pods at once (the node stops the processes when it sees it), so
-    # that no ReplicaSet makes new ones and the namespace controller has nothing left to wait for.
-    workloads = (apps.delete_collection_namespaced_deployment, apps.delete_collection_namespaced_replica_set)
-    for delete in workloads:
-        with contextlib.suppress(ApiException):
-            delete(NS)
-    with contextlib.suppress(ApiException):
-        core.delete_collection_namespaced_pod(NS, grace_period_seconds=0)
-    with contextlib.suppress(ApiException):
-        core.delete_namespace(NS, grace_period_seconds=0)
 
 
 @dataclass

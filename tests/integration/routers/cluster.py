@@ -15,7 +15,7 @@ from kubernetes.client.exceptions import ApiException
 
 from controller.kube.client import build_api_client
 from controller.kube.objects import KubeObjects
-from sandbox.kubernetes.testing import SERVERS
+from sandbox.kubernetes.testing import SERVERS, namespace_gone, release_namespace
 from tests.polling import eventually
 
 CRDS = Path(__file__).parent / "crds"
@@ -47,16 +47,6 @@ def apply_crd(api: kubernetes.client.ApiClient, path: Path) -> dict[str, Any]:
     return cast(dict[str, Any], created)
 
 
-def _namespace_gone(core: Any) -> bool:
-    try:
-        core.read_namespace(NS)
-    except ApiException as exc:
-        if exc.status == 404:
-            return True
-        raise
-    return False
-
-
 @pytest.fixture(params=SERVERS)
 def api(request: pytest.FixtureRequest) -> Iterator[kubernetes.client.ApiClient]:
     """A real ApiClient (built by Serinus' own client factory) with the mesh CRDs, the Canary CRD
@@ -66,7 +56,7 @@ def api(request: pytest.FixtureRequest) -> Iterator[kubernetes.client.ApiClient]
     client = build_api_client(str(server.kubeconfig))
     core: Any = kubernetes.client.CoreV1Api(client)
     if real:  # the previous test's namespace may still be terminating
-        eventually(lambda: _namespace_gone(core), f"namespace {NS} to be gone", timeout=60)
+        eventually(lambda: namespace_gone(client, NS), f"namespace {NS} to be gone", timeout=60)
     for path in sorted(CRDS.glob("*.yaml")):
         if not (real and path.name in BUILT_IN):
             apply_crd(client, path)
@@ -76,7 +66,7 @@ def api(request: pytest.FixtureRequest) -> Iterator[kubernetes.client.ApiClient]
         yield client
     finally:
         if real:
-            core.delete_namespace(NS)
+            release_namespace(client, NS)
         client.close()  # type: ignore[no-untyped-call]
 
 

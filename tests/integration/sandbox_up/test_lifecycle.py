@@ -90,22 +90,25 @@ def test_down_after_the_supervisor_was_killed_stops_its_children(tmp_path: Path,
     """On the real control plane too: etcd, the Kubernetes components and the node's app processes
     are stopped by PID, and the Pod addresses the node added to lo are removed."""
     box = Sandbox.up(tmp_path / "killed", rps=0, control_plane=control_plane)
-    everything = _with_app(box)
-    supervisor = everything.pop("supervisor")
-    os.kill(supervisor.pid, signal.SIGKILL)
-    eventually(lambda: not is_alive(supervisor), "the supervisor gone")
-    assert any(is_alive(r) for r in everything.values())  # orphans, until down
-    addresses = _pod_addresses(box.workdir)
-    assert (addresses != []) == (control_plane == "kubernetes")
-    leftovers = box.down()
-    servers = {"emulator": {"apiserver"},
-               "kubernetes": {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"}}
-    assert servers[control_plane] <= set(leftovers) and any(_is_solo(n) for n in leftovers)
-    assert {n: r.pid for n, r in everything.items() if is_alive(r)} == {}
-    on_lo = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True,
-                           check=True).stdout  # fmt: skip
-    assert [a for a in addresses if f" {a}/32 " in on_lo] == []
-    assert _pod_addresses(box.workdir) == []
+    try:
+        everything = _with_app(box)
+        supervisor = everything.pop("supervisor")
+        os.kill(supervisor.pid, signal.SIGKILL)
+        eventually(lambda: not is_alive(supervisor), "the supervisor gone")
+        assert any(is_alive(r) for r in everything.values())  # orphans, until down
+        addresses = _pod_addresses(box.workdir)
+        assert (addresses != []) == (control_plane == "kubernetes")
+        leftovers = box.down()
+        servers = {"emulator": {"apiserver"},
+                   "kubernetes": {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"}}
+        assert servers[control_plane] <= set(leftovers) and any(_is_solo(n) for n in leftovers)
+        assert {n: r.pid for n, r in everything.items() if is_alive(r)} == {}
+        on_lo = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", "lo"], capture_output=True,
+                               text=True, check=True).stdout  # fmt: skip
+        assert [a for a in addresses if f" {a}/32 " in on_lo] == []
+        assert _pod_addresses(box.workdir) == []
+    finally:
+        box.down()  # a failed step must not leave the sandbox running
 
 
 def _pod_addresses(workdir: Path) -> list[str]:
