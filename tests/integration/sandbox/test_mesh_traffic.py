@@ -15,7 +15,6 @@ The weights are canary steps 10, 20, 30, then 5 and 0: Envoy picks clusters at r
 from __future__ import annotations
 
 import math
-
 from collections.abc import Iterator
 
 import pytest
