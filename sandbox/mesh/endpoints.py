@@ -33,6 +33,22 @@ class PodAddress:
     ports: Mapping[str | int, int] = field(default_factory=dict)
 
 
+def service_ports(service: Mapping[str, object]) -> list[tuple[ServicePort, Mapping[str, object], str]]:
+    """Each port of a Service: ``(ServicePort, its spec.ports entry, where)`` (``where`` names the
+    entry in messages); MeshConfigError for a port that is not a number."""
+    _, namespace, name = object_label(service)
+    where = f"Service {namespace}/{name}"
+    spec = require_mapping(service.get("spec") or {}, f"{where}: spec")
+    found = []
+    for i, raw in enumerate(require_list(spec.get("ports"), f"{where}: spec.ports")):
+        entry = require_mapping(raw, f"{where}: spec.ports[{i}]")
+        port = entry.get("port")
+        if isinstance(port, bool) or not isinstance(port, int):
+            raise MeshConfigError(f"{where}: spec.ports[{i}].port must be a port number")
+        found.append((ServicePort(namespace, name, port), entry, f"{where}: spec.ports[{i}]"))
+    return found
+
+
 def service_endpoints(
     service: Mapping[str, object], pods: Iterable[PodAddress]
 ) -> dict[ServicePort, list[Endpoint]]:
@@ -53,15 +69,9 @@ def service_endpoints(
         and all(pod.labels.get(k) == v for k, v in selector.items())
     ]
     table: dict[ServicePort, list[Endpoint]] = {}
-    for i, raw in enumerate(require_list(spec.get("ports"), f"{where}: spec.ports")):
-        entry = require_mapping(raw, f"{where}: spec.ports[{i}]")
-        port = entry.get("port")
-        if isinstance(port, bool) or not isinstance(port, int):
-            raise MeshConfigError(f"{where}: spec.ports[{i}].port must be a port number")
-        target = entry.get("targetPort", port)
+    for service_port, entry, at in service_ports(service):
+        target = entry.get("targetPort", service_port.port)
         if not isinstance(target, (int, str)) or isinstance(target, bool):
-            raise MeshConfigError(f"{where}: spec.ports[{i}].targetPort must be a number or a port name")
-        table[ServicePort(namespace, name, port)] = sorted(
-            (pod.ip, pod.ports.get(target, pod.main_port)) for pod in chosen
-        )
+            raise MeshConfigError(f"{at}.targetPort must be a number or a port name")
+        table[service_port] = sorted((pod.ip, pod.ports.get(target, pod.main_port)) for pod in chosen)
     return table

@@ -13,14 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sandbox.mesh.model import (
-    Endpoint,
-    MeshConfigError,
-    ServicePort,
-    object_label,
-    require_list,
-    require_mapping,
-)
+from sandbox.mesh.endpoints import service_ports
+from sandbox.mesh.model import Endpoint, ServicePort, object_label
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
@@ -35,8 +29,6 @@ def slice_endpoints(
 ) -> dict[ServicePort, list[Endpoint]]:
     """``{ServicePort: [(ip, port), ...]}`` for every port of ``service`` from its slices' ready endpoints."""
     _, namespace, name = object_label(service)
-    where = f"Service {namespace}/{name}"
-    spec = require_mapping(service.get("spec") or {}, f"{where}: spec")
     own = [
         s for s in slices
         if (s.get("metadata") or {}).get("namespace") == namespace
@@ -44,11 +36,7 @@ def slice_endpoints(
         and s.get("addressType", "IPv4") == "IPv4"
     ]  # fmt: skip
     table: dict[ServicePort, list[Endpoint]] = {}
-    for i, raw in enumerate(require_list(spec.get("ports"), f"{where}: spec.ports")):
-        entry = require_mapping(raw, f"{where}: spec.ports[{i}]")
-        port = entry.get("port")
-        if isinstance(port, bool) or not isinstance(port, int):
-            raise MeshConfigError(f"{where}: spec.ports[{i}].port must be a port number")
+    for service_port, entry, _ in service_ports(service):
         port_name = str(entry.get("name") or "")
         found: set[Endpoint] = set()
         for piece in own:
@@ -59,5 +47,5 @@ def slice_endpoints(
                 for endpoint in piece.get("endpoints") or []:
                     if _ready(endpoint):
                         found.update((str(address), number) for address in endpoint.get("addresses") or [])
-        table[ServicePort(namespace, name, port)] = sorted(found)
+        table[service_port] = sorted(found)
     return table
