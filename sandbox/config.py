@@ -104,6 +104,24 @@ class SandboxConfig:
             )
         return found
 
+    def container(
+        self, raw: object, where: str, error: type[ValueError] = SandboxConfigError
+    ) -> tuple[Mapping[str, Any], str, str, ImageCommand | None, str | None]:
+        """A pod template's container as the runners need it: ``(spec, name, image, command, why)``;
+        ``command`` is None and ``why`` says so when the image is not in the table (reported like
+        ``ErrImagePull``). ``error`` (the caller's) is raised for a container without name or image."""
+        if not isinstance(raw, Mapping):
+            raise error(f"{where} must be a mapping")
+        name, image = raw.get("name"), raw.get("image")
+        if not isinstance(name, str) or not name:
+            raise error(f"{where}.name is missing")
+        if not isinstance(image, str) or not image:
+            raise error(f"{where}.image is missing")
+        try:
+            return raw, name, image, self.resolve(image), None
+        except ImageNotConfigured as exc:
+            return raw, name, image, None, str(exc)
+
 
 def parse_sandbox_config(data: Any, source: str = "<memory>") -> SandboxConfig:
     """Validate and parse the loaded YAML document of a sandbox config file."""

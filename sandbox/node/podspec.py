@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sandbox.config import DEFAULT_READINESS_PATH, ImageCommand, ImageNotConfigured, SandboxConfig
+from sandbox.config import DEFAULT_READINESS_PATH, ImageCommand, SandboxConfig
 
 RestartPolicy = Literal["Always", "OnFailure", "Never"]
 DEFAULT_GRACE_SECONDS = 30  # the API server's default terminationGracePeriodSeconds
@@ -124,20 +124,8 @@ def _probe_plan(raw: Mapping[str, Any], command: ImageCommand | None) -> ProbePl
     return ProbePlan(path=path, port=None, period=0.5, timeout=1.0, failure_threshold=3, declared=False)
 
 
-def _container_plan(raw: object, config: SandboxConfig, where: str) -> ContainerPlan:
-    if not isinstance(raw, Mapping):
-        raise PodSpecError(f"{where} must be a mapping")
-    name, image = raw.get("name"), raw.get("image")
-    if not isinstance(name, str) or not name:
-        raise PodSpecError(f"{where}.name is missing")
-    if not isinstance(image, str) or not image:
-        raise PodSpecError(f"{where}.image is missing")
-    command: ImageCommand | None = None
-    error: str | None = None
-    try:
-        command = config.resolve(image)
-    except ImageNotConfigured as exc:
-        error = str(exc)
+def _container_plan(raw_spec: object, config: SandboxConfig, where: str) -> ContainerPlan:
+    raw, name, image, command, error = config.container(raw_spec, where, PodSpecError)
     ports = tuple(
         ContainerPort(int(p["containerPort"]), p.get("name") if isinstance(p.get("name"), str) else None)
         for p in raw.get("ports") or []

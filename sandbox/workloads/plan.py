@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sandbox.config import DEFAULT_READINESS_PATH, ImageCommand, ImageNotConfigured, SandboxConfig
+from sandbox.config import DEFAULT_READINESS_PATH, ImageCommand, SandboxConfig
 
 # the alphabet Kubernetes uses for generated name suffixes (no vowels, no look-alikes)
 NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -164,20 +164,8 @@ def workload_from_deployment(deployment: Mapping[str, Any], config: SandboxConfi
     )
 
 
-def _container_plan(raw: object, config: SandboxConfig, where: str) -> ContainerPlan:
-    if not isinstance(raw, Mapping):
-        raise WorkloadSpecError(f"{where} must be a mapping")
-    name, image = raw.get("name"), raw.get("image")
-    if not isinstance(name, str) or not name:
-        raise WorkloadSpecError(f"{where}.name is missing")
-    if not isinstance(image, str) or not image:
-        raise WorkloadSpecError(f"{where}.image is missing")
-    command: ImageCommand | None = None
-    error: str | None = None
-    try:
-        command = config.resolve(image)
-    except ImageNotConfigured as exc:
-        error = str(exc)
+def _container_plan(raw_spec: object, config: SandboxConfig, where: str) -> ContainerPlan:
+    raw, name, image, command, error = config.container(raw_spec, where, WorkloadSpecError)
     probe = ((raw.get("readinessProbe") or {}).get("httpGet") or {}).get("path")
     readiness = probe if isinstance(probe, str) and probe else None
     if readiness is None:
