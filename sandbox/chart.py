@@ -60,13 +60,18 @@ def helm_binary() -> Path:
     return Path(found)
 
 
+def helm_env(home: str) -> dict[str, str]:
+    """helm's environment with a private, empty home, so no user configuration or repository leaks in."""
+    return {"PATH": os.environ.get("PATH", ""), "HOME": home, "HELM_CACHE_HOME": f"{home}/cache",
+            "HELM_CONFIG_HOME": f"{home}/config", "HELM_DATA_HOME": f"{home}/data"}  # fmt: skip
+
+
 def render(values: Mapping[str, Any], namespace: str) -> list[Manifest]:
     """``helm template`` of the chart with ``values`` (a private, empty helm home), parsed."""
     with tempfile.TemporaryDirectory(prefix="serinus-chart-") as home:
         values_file = Path(home) / "values.json"
         values_file.write_text(json.dumps(values))  # JSON is YAML: values reach helm exactly typed
-        env = {"PATH": os.environ.get("PATH", ""), "HOME": home, "HELM_CACHE_HOME": f"{home}/cache",
-               "HELM_CONFIG_HOME": f"{home}/config", "HELM_DATA_HOME": f"{home}/data"}  # fmt: skip
+        env = helm_env(home)
         done = subprocess.run(
             [str(helm_binary()), "template", RELEASE, str(CHART), "--namespace", namespace,
              "-f", str(values_file)],

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping
@@ -19,6 +17,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from sandbox import chart
 
 ROOT = Path(__file__).resolve().parents[3]
 CHART = ROOT / "charts" / "serinus"
@@ -121,29 +121,20 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
 
 
 def helm_binary() -> Path:
-    """The helm CLI: <repo>/.tools/bin/helm, else the first helm on PATH; fails the test if absent."""
-    local = ROOT / ".tools" / "bin" / "helm"
-    if local.is_file() and os.access(local, os.X_OK):
-        return local
-    found = shutil.which("helm")
-    if found:
-        return Path(found)
-    pytest.fail(f"helm is not installed: expected {local} or helm on PATH; run ./dev setup", pytrace=False)
+    """The helm CLI (``sandbox.chart.helm_binary``); fails the test, naming ./dev setup, if absent."""
+    try:
+        return chart.helm_binary()
+    except chart.ChartError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 def run_helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run helm with a private, empty home so no user configuration or repository leaks in."""
     with tempfile.TemporaryDirectory(prefix="serinus-helm-") as home:
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": home,
-            "HELM_CACHE_HOME": f"{home}/cache",
-            "HELM_CONFIG_HOME": f"{home}/config",
-            "HELM_DATA_HOME": f"{home}/data",
-        }
         proc = subprocess.run(
-            [str(helm_binary()), *args], capture_output=True, text=True, env=env, timeout=60, check=False
-        )
+            [str(helm_binary()), *args], capture_output=True, text=True, env=chart.helm_env(home), timeout=60,
+            check=False,
+        )  # fmt: skip
     if check and proc.returncode != 0:
         raise AssertionError(f"helm {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
     return proc
