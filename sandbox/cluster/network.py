@@ -109,19 +109,19 @@ class NetworkController:
         """Endpoints, mesh, Endpoints objects and scrape targets from the current caches."""
         pods = self.pods.items()
         services = self.services.items()
-        addresses = [a for a in (pod_address(p) for p in pods) if a is not None]
-        slices = self.slices.items() if self.slices is not None else []
+        slices = self.slices.items() if self.slices is not None else None
+        addresses = [a for a in (pod_address(p) for p in pods) if a is not None] if slices is None else []
         table: dict[ServicePort, list[Endpoint]] = {}
         for service in services:
             try:
-                if self.slices is None:
+                if slices is None:
                     table.update(service_endpoints(service, addresses))
                 else:
                     table.update(slice_endpoints(service, slices))
             except MeshConfigError as exc:
                 log.warning("%s", exc)
         self._apply_mesh(table)
-        if self.slices is None:
+        if slices is None:
             self._write_endpoints(services, pods)
         self._write_scrape_targets(pods)
 
