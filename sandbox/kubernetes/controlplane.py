@@ -24,7 +24,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import ssl
 import subprocess
 import time
@@ -37,6 +36,7 @@ from typing import IO, Any
 
 import yaml
 
+from sandbox.gitserver import free_port
 from sandbox.kubernetes.build import KUBERNETES_VERSION, install_dir
 from sandbox.kubernetes.pki import Pki, ensure_pki
 from sandbox.processes import ProcessRecord, is_alive, stop_process, stop_processes
@@ -96,14 +96,6 @@ def check_built(directory: Path | None = None) -> Path:
             f"{directory}; build it with: ./dev setup"
         )
     return directory
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def write_kubeconfig(path: Path, url: str, ca: Path, token: str, user: str) -> Path:
